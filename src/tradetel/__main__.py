@@ -1,0 +1,7 @@
+"""``python -m tradetel``: the ``tradetel`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""tradetel's own health accounting: dropped measurements, unknown keys, export failures.
+
+Problems on the hot path are counted in tradetel's self-metrics and logged
+once per (instrument, reason) so that a bad call inside a tight loop cannot
+flood the log. In strict mode the caller gets a typed error instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from .errors import InvalidAttributeError, InvalidValueError
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Counter
+
+_logger = logging.getLogger("tradetel")
+
+
+class Health:
+    """Counts and logs (once) what tradetel had to drop, fold or failed to export."""
+
+    __slots__ = ("_dropped", "_export_failures", "_lock", "_logged", "_overflow", "_unknown_keys", "strict")
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self._dropped: Counter | None = None
+        self._unknown_keys: Counter | None = None
+        self._export_failures: Counter | None = None
+        self._overflow: Counter | None = None
+        self._logged: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def bind(self, dropped: Counter, unknown_keys: Counter, export_failures: Counter, overflow: Counter) -> None:
+        self._dropped = dropped
+        self._unknown_keys = unknown_keys
+        self._export_failures = export_failures
+        self._overflow = overflow
+
+    def overflow(self, instrument: str) -> None:
+        """A measurement landed in the instrument's overflow series: its series limit is reached."""
+        if self._overflow is not None:
+            self._overflow.add(1, {"instrument": instrument})
+        self.log_once(
+            instrument,
+            "cardinality_overflow",
+            "tradetel: %s reached its series limit; new attribute sets go to the overflow series",
+            instrument,
+        )
+
+    def log_once(self, subject: str, reason: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+        key = (subject, reason)
+        if key in self._logged:
+            return
+        with self._lock:
+            if key in self._logged:
+                return
+            self._logged.add(key)
+        _logger.log(level, message + " (logged once per %s and reason)", *args, subject)
+
+    def drop(self, instrument: str, reason: str, value: object) -> None:
+        """A measurement was rejected: count it, log once, raise in strict mode."""
+        if self.strict:
+            raise InvalidValueError(instrument, reason, f"measurement {_short(value)} rejected")
+        if self._dropped is not None:
+            self._dropped.add(1, {"instrument": instrument, "reason": reason})
+        self.log_once(
+            instrument, reason, "tradetel dropped a measurement of %s: %s (value %s)", instrument, reason, _short(value)
+        )
+
+    def unknown_key(self, instrument: str, key: str, allowed: tuple[str, ...]) -> None:
+        """An attribute key outside the catalog entry: the attribute is dropped, the measurement kept."""
+        if self.strict:
+            raise InvalidAttributeError(
+                instrument, "unknown_key", f"attribute {key!r} is not one of {', '.join(allowed) or '(none)'}"
+            )
+        if self._unknown_keys is not None:
+            self._unknown_keys.add(1, {"instrument": instrument, "key": key[:64]})
+        self.log_once(
+            instrument,
+            "unknown_key:" + key[:64],
+            "tradetel dropped attribute %r of %s: allowed keys are %s",
+            key[:64],
+            instrument,
+            ", ".join(allowed) or "(none)",
+        )
+
+    def export_failed(self, exporter: str, reason: str, detail: str) -> None:
+        """An export attempt failed; never raised, counted per exporter."""
+        if self._export_failures is not None:
+            self._export_failures.add(1, {"exporter": exporter, "reason": reason})
+        self.log_once("exporter " + exporter, reason, "tradetel export to %s failed: %s", exporter, detail)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

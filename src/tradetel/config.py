@@ -1,0 +1,669 @@
+"""Settings: the one place tradetel reads arguments, environment variables and config files.
+
+Every setting is resolved in this order: an explicit argument to
+:func:`tradetel.configure`, then its environment variable, then the config
+file (TOML or YAML, from ``config_file=`` or ``TRADETEL_CONFIG_FILE``), then
+the default. A value that cannot be used raises
+:class:`~tradetel.errors.ConfigurationError` naming the setting (the argument,
+variable or file key it came from), the bad value and the accepted forms.
+
+The table :data:`SETTINGS` lists every setting; the configuration reference in
+the docs is generated from it.
+
+Example::
+
+    >>> settings = load_settings({"service_name": "grid-bot"}, env={"OTEL_EXPORTER_PROMETHEUS_PORT": "9100"})
+    >>> settings.service_name, settings.prometheus.port
+    ('grid-bot', 9100)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "SETTINGS",
+    "DogStatsdSettings",
+    "OtlpSettings",
+    "PrometheusSettings",
+    "Settings",
+    "load_settings",
+]
+
+EXPORTER_NAMES = ("prometheus", "otlp", "dogstatsd", "console", "none")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+OTLP_COMPRESSIONS = ("none", "gzip", "deflate")
+TEMPORALITIES = ("cumulative", "delta", "lowmemory")
+DOGSTATSD_MODES = ("datadog", "statsd")
+
+
+class _Secret(Mapping[str, str]):
+    """A read-only mapping whose repr never shows the values (OTLP headers)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: '<redacted>'" for k in self._data) + "}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._data) == dict(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrometheusSettings:
+    """Where the Prometheus ``/metrics`` endpoint listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 9464
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OtlpSettings:
+    """The OTLP exporter, as the standard ``OTEL_EXPORTER_OTLP_*`` variables describe it."""
+
+    protocol: str = "grpc"
+    endpoint: str | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: _Secret({}))
+    timeout: float = 10.0
+    compression: str = "none"
+    insecure: bool | None = None
+    certificate: str | None = None
+    temporality: str = "cumulative"
+
+    @property
+    def resolved_endpoint(self) -> str:
+        """The endpoint the exporter will use: the configured one or the protocol's default."""
+        if self.endpoint:
+            return self.endpoint
+        return "http://localhost:4317" if self.protocol == "grpc" else "http://localhost:4318/v1/metrics"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DogStatsdSettings:
+    """The DogStatsD exporter: where to send, and the unified service tags."""
+
+    url: str = "udp://localhost:8125"
+    env: str | None = None
+    service: str | None = None
+    version: str | None = None
+    mode: str = "datadog"
+    max_packet_size: int = 1432
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every resolved setting. Built by :func:`load_settings`; immutable."""
+
+    service_name: str = "trading-bot"
+    service_version: str | None = None
+    environment: str | None = None
+    instance_id: str | None = None
+    resource_attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    exporters: tuple[str, ...] = ("prometheus",)
+    namespace: str = "trading"
+    strict: bool = False
+    export_interval: float = 10.0
+    export_timeout: float = 10.0
+    cardinality_limit: int = 1000
+    shutdown_timeout: float = 5.0
+    config_file: str | None = None
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    dogstatsd: DogStatsdSettings = field(default_factory=DogStatsdSettings)
+    instruments: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# --- parsers: each takes the raw value and returns the parsed one or raises ValueError ------------
+
+
+def _text(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError
+    return raw.strip()
+
+
+def _optional_text(raw: object) -> str | None:
+    if raw is None:
+        return None
+    return _text(raw)
+
+
+def _bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _optional_bool(raw: object) -> bool | None:
+    return None if raw is None else _bool(raw)
+
+
+def _int(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.strip().lstrip("+").isdigit():
+        return int(raw.strip())
+    raise ValueError
+
+
+def _port(raw: object) -> int:
+    port = _int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError
+    return port
+
+
+def _positive_int(raw: object) -> int:
+    value = _int(raw)
+    if value < 1:
+        raise ValueError
+    return value
+
+
+def _packet_size(raw: object) -> int:
+    value = _int(raw)
+    if not 512 <= value <= 65507:
+        raise ValueError
+    return value
+
+
+def _number(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError
+    value = float(raw) if isinstance(raw, int | float | str) else math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError
+    return value
+
+
+def _millis(raw: object) -> float:
+    """OTel's ``*_INTERVAL``/``*_TIMEOUT`` variables are milliseconds; tradetel keeps seconds."""
+    return _number(raw) / 1000.0
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[object], str]:
+    def parse(raw: object) -> str:
+        value = _text(raw).lower()
+        if value not in choices:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _exporters(raw: object) -> tuple[str, ...]:
+    items = [str(x) for x in raw] if isinstance(raw, list | tuple) else _text(raw).split(",")
+    names = tuple(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
+    if not names or any(name not in EXPORTER_NAMES for name in names):
+        raise ValueError
+    if "none" in names:
+        if len(names) > 1:
+            raise ValueError
+        return ()
+    return names
+
+
+def _pairs(raw: object) -> dict[str, str]:
+    """``key=value,key2=value2`` (W3C-baggage style, percent-decoded) or a mapping."""
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    result: dict[str, str] = {}
+    for item in _text(raw).split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError
+        result[unquote(key.strip())] = unquote(value.strip())
+    return result
+
+
+def _resource_attributes(raw: object) -> Mapping[str, str]:
+    return MappingProxyType(_pairs(raw))
+
+
+def _headers(raw: object) -> Mapping[str, str]:
+    return _Secret(_pairs(raw))
+
+
+def _namespace(raw: object) -> str:
+    value = _text(raw)
+    if not value.replace("_", "a").isalnum() or not value[0].isalpha() or value != value.lower():
+        raise ValueError
+    return value
+
+
+def _url(raw: object) -> str:
+    value = _text(raw)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError
+    return value
+
+
+def _dogstatsd_url(raw: object) -> str:
+    value = _text(raw)
+    parts = urlsplit(value)
+    if parts.scheme == "unix" and parts.path:
+        return value
+    if parts.scheme == "udp" and parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError from None
+        return f"udp://{parts.hostname}:{port or 8125}"
+    raise ValueError
+
+
+def _path(raw: object) -> str:
+    value = _text(raw)
+    if not value.startswith("/"):
+        raise ValueError
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One row of the settings table: where a value may come from and how it is parsed."""
+
+    path: str
+    env: tuple[str, ...]
+    parse: Callable[[object], Any]
+    accepted: str
+    doc: str
+    secret: bool = False
+
+    @property
+    def argument(self) -> str:
+        return self.path.replace(".", "_")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "service_name",
+        ("OTEL_SERVICE_NAME", "DD_SERVICE"),
+        _text,
+        "a non-empty string",
+        "`service.name` resource attribute. Default `trading-bot`.",
+    ),
+    Setting(
+        "service_version",
+        ("TRADETEL_SERVICE_VERSION", "DD_VERSION"),
+        _optional_text,
+        "a non-empty string",
+        "`service.version` resource attribute.",
+    ),
+    Setting(
+        "environment",
+        ("TRADETEL_ENVIRONMENT", "DD_ENV"),
+        _optional_text,
+        "a non-empty string",
+        "`deployment.environment.name` resource attribute (`paper`, `live`...).",
+    ),
+    Setting(
+        "instance_id",
+        ("TRADETEL_INSTANCE_ID",),
+        _optional_text,
+        "a non-empty string",
+        "`service.instance.id`; default: a random id per process.",
+    ),
+    Setting(
+        "resource_attributes",
+        ("OTEL_RESOURCE_ATTRIBUTES",),
+        _resource_attributes,
+        "comma-separated key=value pairs",
+        "Extra resource attributes.",
+    ),
+    Setting(
+        "exporters",
+        ("OTEL_METRICS_EXPORTER",),
+        _exporters,
+        "a comma-separated list of " + ", ".join(EXPORTER_NAMES),
+        "Which backends to start. Default `prometheus`. `none` starts no exporter.",
+    ),
+    Setting(
+        "namespace",
+        ("TRADETEL_NAMESPACE",),
+        _namespace,
+        "one lower-case word (letters, digits, _)",
+        "Prefix of every catalog instrument name. Default `trading`.",
+    ),
+    Setting(
+        "strict",
+        ("TRADETEL_STRICT",),
+        _bool,
+        "true or false",
+        "Raise typed errors on bad measurements instead of dropping them. Default false.",
+    ),
+    Setting(
+        "export_interval",
+        ("OTEL_METRIC_EXPORT_INTERVAL",),
+        _millis,
+        "a positive number of milliseconds",
+        "Push interval for OTLP, DogStatsD and console, in ms (env) or seconds (argument/file). Default 10 s.",
+    ),
+    Setting(
+        "export_timeout",
+        ("OTEL_METRIC_EXPORT_TIMEOUT",),
+        _millis,
+        "a positive number of milliseconds",
+        "Time limit of one push export, in ms (env) or seconds (argument/file). Default 10 s.",
+    ),
+    Setting(
+        "cardinality_limit",
+        ("TRADETEL_CARDINALITY_LIMIT",),
+        _positive_int,
+        "an integer >= 1",
+        "Default series limit per instrument; the catalog may set its own. Default 1000.",
+    ),
+    Setting(
+        "shutdown_timeout",
+        ("TRADETEL_SHUTDOWN_TIMEOUT",),
+        _number,
+        "a positive number of seconds",
+        "Deadline for the final flush on shutdown. Default 5 s.",
+    ),
+    Setting(
+        "prometheus.host",
+        ("OTEL_EXPORTER_PROMETHEUS_HOST",),
+        _text,
+        "a host name or IP address",
+        "Address of the `/metrics` endpoint. Default `127.0.0.1`; anything else is an explicit choice.",
+    ),
+    Setting(
+        "prometheus.port",
+        ("OTEL_EXPORTER_PROMETHEUS_PORT",),
+        _port,
+        "an integer from 0 to 65535",
+        "Port of the `/metrics` endpoint; 0 picks a free port. Default 9464.",
+    ),
+    Setting(
+        "prometheus.path",
+        ("TRADETEL_PROMETHEUS_PATH",),
+        _path,
+        "a path starting with /",
+        "HTTP path of the endpoint. Default `/metrics`.",
+    ),
+    Setting(
+        "otlp.protocol",
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        _choice(OTLP_PROTOCOLS),
+        "grpc or http/protobuf",
+        "OTLP transport. Default `grpc`.",
+    ),
+    Setting(
+        "otlp.endpoint",
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        _url,
+        "an http:// or https:// URL",
+        "Collector URL. Default `http://localhost:4317` (grpc) or `http://localhost:4318/v1/metrics` (http).",
+    ),
+    Setting(
+        "otlp.headers",
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+        _headers,
+        "comma-separated key=value pairs",
+        "Request headers (secret: never logged).",
+        secret=True,
+    ),
+    Setting(
+        "otlp.timeout",
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        _millis,
+        "a positive number of milliseconds",
+        "Per-request timeout, in ms (env) or seconds. Default 10 s.",
+    ),
+    Setting(
+        "otlp.compression",
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+        _choice(OTLP_COMPRESSIONS),
+        "none, gzip or deflate",
+        "Payload compression. Default `none`.",
+    ),
+    Setting(
+        "otlp.insecure",
+        ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"),
+        _optional_bool,
+        "true or false",
+        "gRPC without TLS; default from the endpoint scheme.",
+    ),
+    Setting(
+        "otlp.certificate",
+        ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        _optional_text,
+        "a path to a PEM file",
+        "CA certificate to verify the collector.",
+    ),
+    Setting(
+        "otlp.temporality",
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",),
+        _choice(TEMPORALITIES),
+        "cumulative, delta or lowmemory",
+        "Aggregation temporality sent over OTLP. Default `cumulative`.",
+    ),
+    Setting(
+        "dogstatsd.url",
+        ("DD_DOGSTATSD_URL",),
+        _dogstatsd_url,
+        "udp://host:port or unix:///path/to/socket",
+        "Where DogStatsD datagrams go. Default from DD_AGENT_HOST/DD_DOGSTATSD_PORT, else udp://localhost:8125.",
+    ),
+    Setting("dogstatsd.env", ("DD_ENV",), _optional_text, "a non-empty string", "`env:` tag on every metric."),
+    Setting(
+        "dogstatsd.service",
+        ("DD_SERVICE",),
+        _optional_text,
+        "a non-empty string",
+        "`service:` tag; default the service name.",
+    ),
+    Setting(
+        "dogstatsd.version",
+        ("DD_VERSION",),
+        _optional_text,
+        "a non-empty string",
+        "`version:` tag; default the service version.",
+    ),
+    Setting(
+        "dogstatsd.mode",
+        ("TRADETEL_DOGSTATSD_MODE",),
+        _choice(DOGSTATSD_MODES),
+        "datadog or statsd",
+        "`statsd` emits only what the collector's statsd receiver accepts. Default `datadog`.",
+    ),
+    Setting(
+        "dogstatsd.max_packet_size",
+        ("TRADETEL_DOGSTATSD_MAX_PACKET_SIZE",),
+        _packet_size,
+        "an integer from 512 to 65507",
+        "Largest UDP datagram. Default 1432.",
+    ),
+)
+"""Every setting, in documentation order."""
+
+_BY_PATH = {s.path: s for s in SETTINGS}
+_SECTIONS = {"prometheus": PrometheusSettings, "otlp": OtlpSettings, "dogstatsd": DogStatsdSettings}
+
+
+def _fail(setting: Setting, origin: str, raw: object) -> ConfigurationError:
+    return ConfigurationError(origin, raw, setting.accepted, secret=setting.secret)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a flat ``{dotted.path: value}`` dict (plus ``instruments``)."""
+    file = Path(path)
+    where = f"config file {str(file)!r}"
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError("TRADETEL_CONFIG_FILE", str(file), f"a readable file ({exc.strerror})") from None
+    try:
+        if file.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigurationError("TRADETEL_CONFIG_FILE", str(file), "a .toml, .yaml or .yml file")
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        raise ConfigurationError(where, str(exc).splitlines()[0], "valid TOML") from None
+    except Exception as exc:  # yaml.YAMLError has no common base we can import lazily
+        raise ConfigurationError(where, str(exc).splitlines()[0], "valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(where, type(data).__name__, "a mapping at the top level")
+    if isinstance(data.get("tradetel"), dict) and len(data) == 1:
+        data = data["tradetel"]
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "instruments":
+            if not isinstance(value, dict):
+                raise ConfigurationError(f"{where}: instruments", value, "a table of instrument overrides")
+            flat["instruments"] = value
+        elif key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigurationError(f"{where}: {key}", value, f"a table of {key} settings")
+            for sub, subvalue in value.items():
+                flat[f"{key}.{sub}"] = subvalue
+        else:
+            flat[key] = value
+    for key in flat:
+        if key != "instruments" and key not in _BY_PATH:
+            raise ConfigurationError(f"{where}: {key}", flat[key], "one of " + ", ".join(sorted(_BY_PATH)))
+    return flat
+
+
+def _dogstatsd_url_from_parts(env: Mapping[str, str]) -> str | None:
+    host = env.get("DD_AGENT_HOST")
+    port = env.get("DD_DOGSTATSD_PORT")
+    if not host and not port:
+        return None
+    if port is not None:
+        try:
+            _port(port)
+        except ValueError:
+            raise ConfigurationError("DD_DOGSTATSD_PORT", port, "an integer from 0 to 65535") from None
+    return f"udp://{host or 'localhost'}:{port or 8125}"
+
+
+def load_settings(
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Resolve every setting: argument, then environment variable, then config file, then default.
+
+    Args:
+        arguments: explicit values, keyed by argument name (``prometheus_port``) or dotted path.
+            ``None`` values count as not given.
+        env: the environment to read; default ``os.environ``.
+        config_file: a TOML or YAML file; default ``TRADETEL_CONFIG_FILE`` from ``env``.
+
+    Raises:
+        ConfigurationError: a value is unusable or an argument name is unknown.
+    """
+    env = os.environ if env is None else env
+    given: dict[str, Any] = {}
+    for name, value in (arguments or {}).items():
+        path = name if name in _BY_PATH or name == "instruments" else None
+        if path is None:
+            for setting in SETTINGS:
+                if setting.argument == name:
+                    path = setting.path
+        if path is None:
+            raise ConfigurationError(name, value, "one of " + ", ".join(s.argument for s in SETTINGS))
+        if value is not None:
+            given[path] = value
+
+    file_path = config_file if config_file is not None else env.get("TRADETEL_CONFIG_FILE") or None
+    from_file = read_config_file(file_path) if file_path else {}
+
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        origin, raw = _source(setting, given, env, from_file, file_path)
+        if origin is None:
+            continue
+        if setting.path in ("export_interval", "export_timeout", "otlp.timeout") and not origin.startswith("OTEL"):
+            parse: Callable[[object], Any] = _number  # seconds when given as an argument or in a file
+        else:
+            parse = setting.parse
+        try:
+            values[setting.path] = parse(raw)
+        except (ValueError, TypeError):
+            raise _fail(setting, origin, raw) from None
+
+    if "dogstatsd.url" not in values:
+        url = _dogstatsd_url_from_parts(env)
+        if url is not None:
+            values["dogstatsd.url"] = url
+
+    sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    top: dict[str, Any] = {}
+    for path, value in values.items():
+        section, _, key = path.partition(".")
+        if key:
+            sections[section][key] = value
+        else:
+            top[path] = value
+    instruments = given.get("instruments", from_file.get("instruments", {}))
+    if not isinstance(instruments, Mapping):
+        raise ConfigurationError("instruments", instruments, "a mapping of instrument name to overrides")
+    return Settings(
+        **top,
+        config_file=str(file_path) if file_path else None,
+        prometheus=PrometheusSettings(**sections["prometheus"]),
+        otlp=OtlpSettings(**sections["otlp"]),
+        dogstatsd=DogStatsdSettings(**sections["dogstatsd"]),
+        instruments=MappingProxyType(dict(instruments)),
+    )
+
+
+def _source(
+    setting: Setting,
+    given: Mapping[str, Any],
+    env: Mapping[str, str],
+    from_file: Mapping[str, Any],
+    file_path: object,
+) -> tuple[str | None, object]:
+    if setting.path in given:
+        return setting.argument, given[setting.path]
+    for name in setting.env:
+        raw = env.get(name)
+        if raw is not None and raw.strip() != "":
+            return name, raw
+    if setting.path in from_file:
+        return f"{setting.path} (in {file_path})", from_file[setting.path]
+    return None, None

@@ -1,0 +1,1 @@
+"""Backends: Prometheus (pull), OTLP to a collector and DogStatsD (push)."""

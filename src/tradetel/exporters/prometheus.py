@@ -1,0 +1,265 @@
+"""Prometheus text exposition, served from tradetel's shared collection.
+
+The exposition is written directly from OpenTelemetry ``MetricsData``
+(text format 0.0.4), following the OpenTelemetry → Prometheus compatibility
+rules: dots become underscores, units become suffixes (``_seconds``),
+monotonic sums end in ``_total``, resource attributes go to ``target_info``.
+Unlike the stock exporter it labels only the overflow series with
+``otel_metric_overflow="true"`` instead of adding an empty label to every
+series of the metric.
+
+Example::
+
+    tel = tradetel.configure(exporters="prometheus")   # serves 127.0.0.1:9464/metrics
+    app.mount("/metrics", tradetel.exporters.prometheus.asgi_app(tel))
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    MetricsData,
+    NumberDataPoint,
+    Sum,
+)
+
+from ..catalog import Kind, prometheus_name
+from ..errors import ConfigurationError
+
+__all__ = ["CONTENT_TYPE", "PrometheusServer", "asgi_app", "render", "wsgi_app"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_logger = logging.getLogger("tradetel")
+_INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+Collect = Callable[[], MetricsData]
+
+
+def _label_name(key: str) -> str:
+    name = _INVALID_NAME_CHARS.sub("_", key)
+    if not name or name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def _escape_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _label_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_label_text(v) for v in value) + "]"
+    return str(value)
+
+
+def _labels(attributes: Any) -> str:
+    if not attributes:
+        return ""
+    parts = [f'{_label_name(k)}="{_escape_value(_label_text(v))}"' for k, v in sorted(attributes.items())]
+    return ",".join(parts)
+
+
+def _number(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _with(labels: str, extra: str) -> str:
+    return "{" + (labels + "," + extra if labels else extra) + "}"
+
+
+def _sample(name: str, labels: str, value: float | int) -> str:
+    return f"{name}{{{labels}}} {_number(value)}\n" if labels else f"{name} {_number(value)}\n"
+
+
+def _kind(data: Any) -> Kind | None:
+    if isinstance(data, Sum):
+        return Kind.COUNTER if data.is_monotonic else Kind.UP_DOWN_COUNTER
+    if isinstance(data, Gauge):
+        return Kind.GAUGE
+    if isinstance(data, Histogram):
+        return Kind.HISTOGRAM
+    return None  # exponential histograms are not exposed in text format 0.0.4
+
+
+_PROM_TYPE = {Kind.COUNTER: "counter", Kind.UP_DOWN_COUNTER: "gauge", Kind.GAUGE: "gauge", Kind.HISTOGRAM: "histogram"}
+
+
+def _target_info(data: MetricsData) -> Iterator[str]:
+    for resource_metrics in data.resource_metrics[:1]:
+        attributes = resource_metrics.resource.attributes
+        if attributes:
+            yield "# HELP target_info Target metadata\n# TYPE target_info gauge\n"
+            yield _sample("target_info", _labels(attributes), 1)
+
+
+def render(data: MetricsData, *, target_info: bool = True) -> bytes:
+    """Render ``data`` (cumulative) as Prometheus text exposition format 0.0.4."""
+    families: dict[str, tuple[Kind, str, list[str]]] = {}
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = _kind(metric.data)
+                if kind is None:
+                    continue
+                name = prometheus_name(metric.name, kind, metric.unit or "")
+                family = families.get(name)
+                if family is None:
+                    family = families[name] = (kind, metric.description or metric.name, [])
+                elif family[0] is not kind:
+                    _logger.warning("tradetel: metric %s has two kinds; the second is not exposed", name)
+                    continue
+                lines = family[2]
+                if kind is Kind.HISTOGRAM:
+                    for point in metric.data.data_points:
+                        assert isinstance(point, HistogramDataPoint)
+                        _histogram_lines(name, point, lines)
+                else:
+                    for point in metric.data.data_points:
+                        assert isinstance(point, NumberDataPoint)
+                        lines.append(_sample(name, _labels(point.attributes), point.value))
+    out: list[str] = list(_target_info(data)) if target_info else []
+    for name, (kind, description, lines) in families.items():
+        out.append(f"# HELP {name} {_escape_help(description)}\n# TYPE {name} {_PROM_TYPE[kind]}\n")
+        out.extend(lines)
+    return "".join(out).encode("utf-8")
+
+
+def _histogram_lines(name: str, point: HistogramDataPoint, lines: list[str]) -> None:
+    labels = _labels(point.attributes)
+    cumulative = 0
+    bucket = name + "_bucket"
+    for bound, count in zip(point.explicit_bounds, point.bucket_counts, strict=False):
+        cumulative += count
+        lines.append(f"{bucket}{_with(labels, f'le={chr(34)}{_number(float(bound))}{chr(34)}')} {cumulative}\n")
+    lines.append(f"{bucket}{_with(labels, 'le=' + chr(34) + '+Inf' + chr(34))} {point.count}\n")
+    lines.append(_sample(name + "_sum", labels, point.sum))
+    lines.append(_sample(name + "_count", labels, point.count))
+
+
+class PrometheusServer:
+    """A small threaded HTTP server answering ``GET <path>`` with the exposition.
+
+    It binds at construction, so a taken port fails :func:`tradetel.configure`
+    with a :class:`~tradetel.errors.ConfigurationError` naming host, port and
+    setting, and serves from a daemon thread until :meth:`close`.
+    """
+
+    def __init__(self, collect: Collect, host: str = "127.0.0.1", port: int = 9464, path: str = "/metrics") -> None:
+        handler = _handler_class(collect, path)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            accepted = "a free port (set OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port)"
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                accepted = f"an address this machine can bind ({exc.strerror})"
+            raise ConfigurationError(
+                "OTEL_EXPORTER_PROMETHEUS_HOST/OTEL_EXPORTER_PROMETHEUS_PORT", f"{host}:{port}", accepted
+            ) from None
+        self._server.daemon_threads = True
+        self.path = path
+        self._thread = threading.Thread(target=self._server.serve_forever, name="tradetel-prometheus", daemon=True)
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler_class(collect: Collect, path: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "tradetel"
+
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] != path:
+                self.send_error(404, "not found; metrics are at " + path)
+                return
+            try:
+                body = render(collect())
+            except Exception:
+                _logger.exception("tradetel: rendering the Prometheus exposition failed")
+                self.send_error(500, "collection failed")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+            pass
+
+    return Handler
+
+
+def wsgi_app(telemetry: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    """A WSGI app serving the exposition of ``telemetry`` (mount it at ``/metrics``)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        body = render(telemetry.collect())
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+def asgi_app(telemetry: Any) -> Callable[..., Any]:
+    """An ASGI app serving the exposition of ``telemetry``; collection runs in a worker thread."""
+    import asyncio
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = await asyncio.to_thread(lambda: render(telemetry.collect()))
+        headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app

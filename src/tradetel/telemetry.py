@@ -1,0 +1,379 @@
+"""``configure()`` and the :class:`Telemetry` object that owns the whole pipeline.
+
+Nothing happens at import. ``configure()`` resolves settings, builds the
+MeterProvider with one shared reader, registers every catalog instrument on
+one Meter, starts the backends it was asked for and returns a
+:class:`Telemetry`; ``shutdown()`` flushes and closes all of it. A
+process-wide default is an explicit opt-in: :func:`set_default`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import uuid
+import weakref
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
+from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.sdk.resources import Resource
+
+from ._health import Health
+from ._instruments import HANDLE_TYPES, Instrument
+from ._pipeline import PushExporter, PushLoop, SharedReader
+from ._sdk import SeriesStore, view_instrument_match
+from ._version import __version__
+from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
+from .config import Settings, load_settings
+from .errors import ConfigurationError
+from .labels import LabelPolicy, Normalizer
+from .views import apply_overrides, build_views
+
+__all__ = ["Telemetry", "configure", "get_default", "set_default"]
+
+_logger = logging.getLogger("tradetel")
+METER_NAME = "tradetel"
+
+
+class _Namespace:
+    """Attribute access over dotted names: ``tel.orders.filled`` → the ``orders.filled`` handle."""
+
+    __slots__ = ("_children", "_path")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._children: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._children[name]
+        except KeyError:
+            raise AttributeError(f"no instrument or group {self._path}.{name} in the catalog") from None
+
+    def __dir__(self) -> Iterable[str]:
+        return list(self._children)
+
+    def __repr__(self) -> str:
+        return f"<instruments {self._path}.* : {', '.join(self._children)}>"
+
+
+class Telemetry:
+    """The configured pipeline: catalog instruments, MeterProvider, reader, backends and servers.
+
+    Build it with :func:`configure`; use it as a context manager or call
+    :meth:`shutdown`.
+
+    Example::
+
+        with tradetel.configure(service_name="grid-bot") as tel:
+            tel.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
+            tel.trades.r_multiple.record(1.8, symbol="EURUSD", strategy="breakout")
+    """
+
+    def __init__(
+        self, settings: Settings, catalog: Catalog | None = None, exporters: Iterable[PushExporter] = ()
+    ) -> None:
+        self.settings = settings
+        base = catalog or DEFAULT_CATALOG
+        if catalog is None or catalog.namespace == DEFAULT_CATALOG.namespace:
+            base = base.with_namespace(settings.namespace)
+        self.catalog = apply_overrides(base, settings.instruments)
+        self._health = Health(settings.strict)
+        self._reader = SharedReader()
+        self.resource = _resource(settings)
+        self.meter_provider = MeterProvider(
+            metric_readers=[self._reader],
+            resource=self.resource,
+            views=build_views(self.catalog, settings.cardinality_limit),
+            exemplar_filter=AlwaysOffExemplarFilter(),
+            shutdown_on_exit=False,
+        )
+        self.meter = self.meter_provider.get_meter(METER_NAME, __version__)
+        self._instruments: dict[str, Instrument] = {}
+        self._root = _Namespace("")
+        self._normalizers: dict[tuple[str, str], Normalizer] = {}
+        for spec in self.catalog.values():
+            self._register(spec)
+        self._health.bind(
+            self._instruments["measurements.dropped"].otel_instrument,
+            self._instruments["attributes.dropped"].otel_instrument,
+            self._instruments["export.failures"].otel_instrument,
+            self._instruments["cardinality.overflow"].otel_instrument,
+        )
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._servers: list[Any] = []
+        self._push = PushLoop(
+            self._reader, list(exporters), settings.export_interval, settings.export_timeout, self._health
+        )
+        self._push.start()
+        self._atexit = _weak_atexit(self)
+
+    # --- instruments ------------------------------------------------------------------------------
+
+    def _register(self, spec: InstrumentSpec) -> None:
+        name = self.catalog.full_name(spec)
+        overrides = self.settings.instruments.get(spec.name, {}).get("attributes", {})
+        normalizers = {}
+        for attribute in spec.attributes:
+            policy: LabelPolicy = attribute.policy
+            if attribute.key in overrides:
+                from .labels import policy_from_config
+
+                policy = policy_from_config(
+                    f"instruments.{spec.name}.attributes.{attribute.key}", overrides[attribute.key]
+                )
+            normalizer = policy.build()
+            normalizers[attribute.key] = normalizer
+            self._normalizers[(name, attribute.key)] = normalizer
+        unknown = set(overrides) - set(spec.attribute_keys)
+        if unknown:
+            raise ConfigurationError(
+                f"instruments.{spec.name}.attributes", sorted(unknown), "keys among " + ", ".join(spec.attribute_keys)
+            )
+        create = {
+            Kind.COUNTER: self.meter.create_counter,
+            Kind.UP_DOWN_COUNTER: self.meter.create_up_down_counter,
+            Kind.GAUGE: self.meter.create_gauge,
+            Kind.HISTOGRAM: self.meter.create_histogram,
+        }[spec.kind]
+        otel = create(name, unit=spec.unit, description=spec.description)
+        store = SeriesStore(view_instrument_match(self.meter_provider, self._reader, otel))
+        handle = HANDLE_TYPES[spec.kind](spec, name, otel, normalizers, self._health, store)
+        self._instruments[spec.name] = handle
+        node = self._root
+        *groups, leaf = spec.name.split(".")
+        for depth, group in enumerate(groups):
+            child = node._children.get(group)
+            if child is None:
+                child = node._children[group] = _Namespace(".".join(groups[: depth + 1]))
+            if not isinstance(child, _Namespace):
+                raise ConfigurationError(
+                    f"catalog[{spec.name!r}]", spec.name, f"a name that does not extend the instrument {child.name!r}"
+                )
+            node = child
+        if leaf in node._children:
+            raise ConfigurationError(
+                f"catalog[{spec.name!r}]", spec.name, "a name that is not also a group of other instruments"
+            )
+        node._children[leaf] = handle
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._root, name)
+
+    def __getitem__(self, name: str) -> Instrument:
+        """The handle for a catalog name, relative (``orders.filled``) or full (``trading.orders.filled``)."""
+        return self.instrument(name)
+
+    def instrument(self, name: str) -> Instrument:
+        found = self._instruments.get(name)
+        if found is None:
+            prefix = self.catalog.namespace + "."
+            found = self._instruments.get(name.removeprefix(prefix).removeprefix("tradetel."))
+        if found is None:
+            raise KeyError(f"no instrument {name!r} in the catalog")
+        return found
+
+    def instruments(self) -> Mapping[str, Instrument]:
+        return dict(self._instruments)
+
+    # --- collection and backends ------------------------------------------------------------------
+
+    @property
+    def strict(self) -> bool:
+        return self._health.strict
+
+    @property
+    def health(self) -> Health:
+        return self._health
+
+    def collect(self, timeout: float = 10.0) -> MetricsData:
+        """Collect everything recorded so far (cumulative), as OpenTelemetry ``MetricsData``."""
+        self._record_folds()
+        return self._reader.snapshot(timeout)
+
+    def _record_folds(self) -> None:
+        folded = self._instruments["attributes.folded"]
+        for (name, key), normalizer in self._normalizers.items():
+            count = normalizer.folded
+            if count:
+                normalizer.folded = 0  # folded is a running count; move it into the counter
+                folded.otel_instrument.add(count, {"instrument": name, "key": key})
+
+    def add_server(self, server: Any) -> None:
+        """Hand a server (anything with ``close()``) to this object; it is closed on shutdown."""
+        self._servers.append(server)
+
+    @property
+    def prometheus_url(self) -> str | None:
+        for server in self._servers:
+            url = getattr(server, "url", None)
+            if url:
+                return str(url)
+        return None
+
+    def force_flush(self) -> None:
+        """Export to push backends now, without waiting for the interval."""
+        self._push.export_once()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Flush the last interval to push backends, stop servers and threads. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        deadline = self.settings.shutdown_timeout if timeout is None else timeout
+        atexit.unregister(self._atexit)
+        self._record_folds()
+        self._push.shutdown(deadline)
+        for server in self._servers:
+            try:
+                server.close()
+            except Exception:
+                _logger.warning("tradetel: closing %r failed", server, exc_info=True)
+        self.meter_provider.shutdown(timeout_millis=deadline * 1000)
+        if get_default() is self:
+            set_default(None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Telemetry:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        exporters = ",".join(self.settings.exporters) or "none"
+        return (
+            f"<Telemetry service={self.settings.service_name!r} namespace={self.catalog.namespace!r} "
+            f"instruments={len(self._instruments)} exporters={exporters} closed={self._closed}>"
+        )
+
+
+def _weak_atexit(telemetry: Telemetry) -> Any:
+    ref = weakref.ref(telemetry)
+
+    def flush_at_exit() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.shutdown()
+
+    atexit.register(flush_at_exit)
+    return flush_at_exit
+
+
+def _resource(settings: Settings) -> Resource:
+    attributes: dict[str, Any] = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": _sdk_version(),
+        "telemetry.distro.name": "tradetel",
+        "telemetry.distro.version": __version__,
+    }
+    attributes.update(settings.resource_attributes)
+    attributes["service.name"] = settings.service_name
+    attributes["service.instance.id"] = settings.instance_id or str(uuid.uuid4())
+    if settings.service_version:
+        attributes["service.version"] = settings.service_version
+    if settings.environment:
+        attributes["deployment.environment.name"] = settings.environment
+    return Resource(attributes)
+
+
+def _sdk_version() -> str:
+    from importlib.metadata import version
+
+    return version("opentelemetry-sdk")
+
+
+def _self_instruments() -> tuple[InstrumentSpec, ...]:
+    return tuple(spec for spec in DEFAULT_CATALOG.values() if spec.self_metric)
+
+
+def _ensure_self_metrics(catalog: Catalog) -> Catalog:
+    missing = [spec for spec in _self_instruments() if spec.name not in catalog]
+    return catalog.extend(missing) if missing else catalog
+
+
+def configure(
+    *,
+    catalog: Catalog | Iterable[InstrumentSpec] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **settings: Any,
+) -> Telemetry:
+    """Build a :class:`Telemetry`: settings, MeterProvider, catalog instruments and backends.
+
+    Args:
+        catalog: the instrument catalog; default :data:`~tradetel.catalog.DEFAULT_CATALOG`. A list of
+            :class:`~tradetel.catalog.InstrumentSpec` extends the default catalog.
+        config_file: a TOML or YAML file (default: ``TRADETEL_CONFIG_FILE``).
+        env: the environment to read instead of ``os.environ`` (tests).
+        **settings: any setting by argument name: ``service_name``, ``exporters``
+            (``"prometheus,otlp"`` or a list), ``prometheus_port``, ``strict``... See
+            :data:`tradetel.config.SETTINGS`.
+
+    Raises:
+        ConfigurationError: a setting, catalog entry or port is unusable.
+
+    Example::
+
+        tel = tradetel.configure(service_name="grid-bot", exporters=["prometheus", "dogstatsd"])
+    """
+    resolved = load_settings(settings, env=env, config_file=config_file)
+    if catalog is None:
+        table = DEFAULT_CATALOG
+    elif isinstance(catalog, Catalog):
+        table = _ensure_self_metrics(catalog)
+    else:
+        table = DEFAULT_CATALOG.extend(catalog)
+    push: list[PushExporter] = []
+    for name in resolved.exporters:
+        if name == "otlp":
+            from .exporters.otlp import OtlpExporter
+
+            push.append(OtlpExporter(resolved.otlp))
+        elif name == "console":
+            from .exporters.console import ConsoleExporter
+
+            push.append(ConsoleExporter())
+    telemetry = Telemetry(resolved, table, push)
+    if "prometheus" in resolved.exporters:
+        from .exporters.prometheus import PrometheusServer
+
+        try:
+            server = PrometheusServer(
+                telemetry.collect, resolved.prometheus.host, resolved.prometheus.port, resolved.prometheus.path
+            )
+        except BaseException:
+            telemetry.shutdown(timeout=1.0)
+            raise
+        telemetry.add_server(server)
+    return telemetry
+
+
+_default: Telemetry | None = None
+
+
+def set_default(telemetry: Telemetry | None) -> None:
+    """Opt in to a process-wide default (used by decorators given no ``telemetry=``); ``None`` clears it."""
+    global _default
+    _default = telemetry
+
+
+def get_default() -> Telemetry | None:
+    """The process-wide default set by :func:`set_default`, or ``None``."""
+    return _default
