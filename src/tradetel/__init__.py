@@ -10,6 +10,20 @@ Example::
 
 from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Attribute, Catalog, InstrumentSpec, Kind
+from .decorators import (
+    SignalRejected,
+    count_exceptions,
+    counted,
+    exchange_call,
+    in_flight,
+    order_cancel,
+    order_placement,
+    signal_handler,
+    strategy_cycle,
+    strategy_stage,
+    timed,
+    trade_close,
+)
 from .errors import (
     CatalogError,
     ConfigurationError,
@@ -18,6 +32,7 @@ from .errors import (
     MeasurementError,
     TradetelError,
 )
+from .retrofit import instrument_ccxt, instrument_methods
 from .telemetry import Telemetry, configure, get_default, set_default
 
 __all__ = [
@@ -31,10 +46,24 @@ __all__ = [
     "InvalidValueError",
     "Kind",
     "MeasurementError",
+    "SignalRejected",
     "Telemetry",
     "TradetelError",
     "__version__",
     "configure",
+    "count_exceptions",
+    "counted",
+    "exchange_call",
     "get_default",
+    "in_flight",
+    "instrument_ccxt",
+    "instrument_methods",
+    "order_cancel",
+    "order_placement",
     "set_default",
+    "signal_handler",
+    "strategy_cycle",
+    "strategy_stage",
+    "timed",
+    "trade_close",
 ]
