@@ -199,6 +199,7 @@ def ccxt_fetch_methods(exchange: object) -> list[str]:
 
 def instrument_ccxt(
     exchange: Any,
+    /,
     *,
     telemetry: Telemetry | None = None,
     fetch: bool | Iterable[str] = True,
@@ -207,12 +208,12 @@ def instrument_ccxt(
 ) -> Instrumented:
     """Instrument a ccxt exchange instance: orders, cancels and every ``fetch_*`` call.
 
-    - ``create_order``: :class:`~tradetel.decorators.order_placement` (submitted,
+    - ``create_order`` (when the exchange has it): :class:`~tradetel.decorators.order_placement` (submitted,
       filled/partial/rejected from the returned unified order, latency,
       notional, slippage against ``reference_price``) inside an
       :class:`~tradetel.decorators.exchange_call` (requests, duration,
       errors, error streak) with ``endpoint="create_order"``;
-    - ``cancel_order``: :class:`~tradetel.decorators.order_cancel` and ``exchange_call``;
+    - ``cancel_order`` (when the exchange has it): :class:`~tradetel.decorators.order_cancel` and ``exchange_call``;
     - ``fetch_*`` (all, or the names given in ``fetch``): ``exchange_call``.
 
     The ``exchange`` attribute is ``exchange.id``. ccxt methods call one
@@ -228,7 +229,8 @@ def instrument_ccxt(
         fetch: ``True`` for every ``fetch_*`` method, ``False`` for none, or the names to wrap.
         reference_price: slippage reference for ``create_order``; default its
             ``price`` argument (limit orders), see ``order_placement``.
-        **attributes: static attributes added to every measurement (e.g. ``exchange="binance-sub1"``).
+        **attributes: static attributes for every measurement, e.g. ``exchange="binance-sub1"`` instead
+            of ``exchange.id``.
 
     Returns:
         An :class:`Instrumented`; ``undo()`` restores the exchange.
@@ -236,16 +238,17 @@ def instrument_ccxt(
     exchange_id = attributes.pop("exchange", None) or getattr(exchange, "id", None) or type(exchange).__name__
     common: dict[str, Any] = {"exchange": exchange_id, **attributes}
     order_keys = {k: v for k, v in common.items() if k != "endpoint"}
-    plan: dict[str, list[Decorator]] = {
-        "create_order": [
+    plan: dict[str, list[Decorator]] = {}
+    if callable(getattr(exchange, "create_order", None)):
+        plan["create_order"] = [
             exchange_call(telemetry=telemetry, endpoint="create_order", **common),
             order_placement(telemetry=telemetry, reference_price=reference_price, **order_keys),
-        ],
-        "cancel_order": [
+        ]
+    if callable(getattr(exchange, "cancel_order", None)):
+        plan["cancel_order"] = [
             exchange_call(telemetry=telemetry, endpoint="cancel_order", **common),
             order_cancel(telemetry=telemetry, **order_keys),
-        ],
-    }
+        ]
     if fetch is True:
         names: Iterable[str] = ccxt_fetch_methods(exchange)
     elif fetch is False:
