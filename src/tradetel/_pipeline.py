@@ -5,14 +5,15 @@ cumulative temporality, so a measurement is aggregated once however many
 backends are on. Prometheus scrapes collect from it on demand; push
 exporters (OTLP, DogStatsD, console) receive its collection from one
 background thread, :class:`PushLoop`, each converting to the temporality it
-needs.
+needs with a :class:`DeltaTracker` of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from opentelemetry.sdk.metrics import (
@@ -24,7 +25,13 @@ from opentelemetry.sdk.metrics import (
     UpDownCounter,
     _Gauge,
 )
-from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader, MetricsData
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    HistogramDataPoint,
+    MetricReader,
+    MetricsData,
+    NumberDataPoint,
+)
 
 from ._health import Health
 
@@ -34,6 +41,8 @@ _CUMULATIVE = dict.fromkeys(
     (Counter, UpDownCounter, Histogram, _Gauge, ObservableCounter, ObservableUpDownCounter, ObservableGauge),
     AggregationTemporality.CUMULATIVE,
 )
+
+SeriesKey = tuple[str, tuple[tuple[str, Any], ...]]
 
 
 class PushExporter(Protocol):
@@ -46,6 +55,18 @@ class PushExporter(Protocol):
 
     def shutdown(self, timeout: float) -> None:
         """Release sockets and threads."""
+
+
+class ExportFailure(Exception):  # noqa: N818 - reads as "raise ExportFailure(...)", like the SDK's result names
+    """An export lost data; ``reasons`` name each loss for ``tradetel.export.failures``.
+
+    An exporter raises it after sending what it could, so that partial losses
+    (a datagram too long to send, for instance) are counted like failures.
+    """
+
+    def __init__(self, reasons: Iterable[str], detail: str) -> None:
+        self.reasons = tuple(reasons) or ("unknown",)
+        super().__init__(detail)
 
 
 class SharedReader(MetricReader):
@@ -66,8 +87,123 @@ class SharedReader(MetricReader):
             data, self._received = self._received, None
         return data if data is not None else MetricsData(resource_metrics=[])
 
+    def observable_counter_names(self) -> frozenset[str]:
+        """Names of the asynchronous counters registered on the provider (``lowmemory`` keeps them cumulative).
+
+        Only instruments created directly on ``Telemetry.meter`` can be
+        asynchronous; catalog instruments never are.
+        """
+        consumer = getattr(self._collect, "__self__", None)
+        instruments = getattr(consumer, "_async_instruments", ())
+        return frozenset(i.name for i in instruments if isinstance(i, ObservableCounter))
+
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         pass
+
+
+def series_key(metric: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
+    """A hashable identity for one series of one metric."""
+    if not attributes:
+        return metric, ()
+    return metric, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class _SumState:
+    start: int
+    emitted: int
+    value: float | int
+
+
+@dataclass(frozen=True, slots=True)
+class _HistogramState:
+    start: int
+    emitted: int
+    point: HistogramDataPoint
+
+
+class DeltaTracker:
+    """Turns cumulative points into deltas since the previous :meth:`advance`, one series at a time.
+
+    A cumulative value that goes down, or a new start time, means the source
+    restarted: the delta is the whole new value. Series without a change
+    give ``None``, as the SDK omits delta points of intervals without
+    measurements. The start time of a delta is the time of the last point
+    emitted for that series, so consecutive deltas of a series are
+    contiguous (the collector's Prometheus exporter only adds up contiguous
+    deltas). Series absent from a collection are forgotten at
+    :meth:`advance`, so the state stays as small as the collection.
+    """
+
+    __slots__ = ("_next", "_previous")
+
+    def __init__(self) -> None:
+        self._previous: dict[SeriesKey, Any] = {}
+        self._next: dict[SeriesKey, Any] = {}
+
+    def advance(self) -> None:
+        """Make the points seen since the last call the baseline of the next deltas."""
+        self._previous, self._next = self._next, {}
+
+    def sum(self, metric: str, point: NumberDataPoint) -> NumberDataPoint | None:
+        """The delta of a monotonic cumulative sum point, or ``None`` when it did not change."""
+        key = series_key(metric, point.attributes)
+        before: _SumState | None = self._previous.get(key)
+        if before is None or point.start_time_unix_nano != before.start or point.value < before.value:
+            start, value = point.start_time_unix_nano, point.value
+        else:
+            start, value = before.emitted, point.value - before.value
+            if value == 0:
+                self._next[key] = before
+                return None
+        self._next[key] = _SumState(point.start_time_unix_nano, point.time_unix_nano, point.value)
+        return NumberDataPoint(point.attributes, start, point.time_unix_nano, value)
+
+    def histogram(self, metric: str, point: HistogramDataPoint) -> HistogramDataPoint | None:
+        """The delta of a cumulative histogram point, or ``None`` when nothing was recorded since.
+
+        ``min`` and ``max`` of a delta are exact or ``None``: a cumulative
+        histogram only tells the interval's extremes when they are new
+        all-time extremes.
+        """
+        key = series_key(metric, point.attributes)
+        before: _HistogramState | None = self._previous.get(key)
+        restarted = before is None or _histogram_restarted(before, point)
+        if before is not None and not restarted:
+            if point.count == before.point.count:
+                self._next[key] = before
+                return None
+            delta = _histogram_difference(point, before.point, before.emitted)
+        else:
+            delta = point
+        self._next[key] = _HistogramState(point.start_time_unix_nano, point.time_unix_nano, point)
+        return delta
+
+
+def _histogram_restarted(before: _HistogramState, point: HistogramDataPoint) -> bool:
+    old = before.point
+    return (
+        point.start_time_unix_nano != before.start
+        or point.count < old.count
+        or tuple(point.explicit_bounds) != tuple(old.explicit_bounds)
+        or any(new < was for new, was in zip(point.bucket_counts, old.bucket_counts, strict=True))
+    )
+
+
+def _histogram_difference(point: HistogramDataPoint, old: HistogramDataPoint, start: int) -> HistogramDataPoint:
+    low: Any = point.min if point.min < old.min else None
+    high: Any = point.max if point.max > old.max else None
+    return HistogramDataPoint(
+        attributes=point.attributes,
+        start_time_unix_nano=start,
+        time_unix_nano=point.time_unix_nano,
+        count=point.count - old.count,
+        sum=point.sum - old.sum,
+        bucket_counts=tuple(new - was for new, was in zip(point.bucket_counts, old.bucket_counts, strict=True)),
+        explicit_bounds=point.explicit_bounds,
+        min=low,
+        max=high,
+    )
 
 
 class PushLoop:
@@ -88,6 +224,10 @@ class PushLoop:
         self._stop = threading.Event()
         self._export_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        for exporter in self._exporters:
+            bind = getattr(exporter, "bind_reader", None)
+            if bind is not None:
+                bind(reader)
 
     def start(self) -> None:
         if self._exporters and self._thread is None:
@@ -107,10 +247,16 @@ class PushLoop:
                 self._health.export_failed("collect", type(exc).__name__, str(exc))
                 return
             for exporter in self._exporters:
-                try:
-                    exporter.export(data, self._timeout)
-                except Exception as exc:
-                    self._health.export_failed(exporter.name, type(exc).__name__, str(exc))
+                self._export(exporter, data)
+
+    def _export(self, exporter: PushExporter, data: MetricsData) -> None:
+        try:
+            exporter.export(data, self._timeout)
+        except ExportFailure as failure:
+            for reason in failure.reasons:
+                self._health.export_failed(exporter.name, reason, str(failure))
+        except Exception as exc:
+            self._health.export_failed(exporter.name, type(exc).__name__, str(exc))
 
     def shutdown(self, timeout: float) -> None:
         """Stop the loop, flush the last interval, close the exporters."""

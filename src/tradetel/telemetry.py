@@ -346,6 +346,10 @@ def configure(
             from .exporters.otlp import OtlpExporter
 
             push.append(OtlpExporter(resolved.otlp))
+        elif name == "dogstatsd":
+            from .exporters.dogstatsd import DogStatsdExporter
+
+            push.append(DogStatsdExporter(resolved.dogstatsd))
         elif name == "console":
             from .exporters.console import ConsoleExporter
 

@@ -1,17 +1,51 @@
 """OTLP exporter: sends tradetel's shared collection to an OpenTelemetry Collector.
 
 gRPC or HTTP/protobuf, configured by the standard ``OTEL_EXPORTER_OTLP_*``
-variables (read in :mod:`tradetel.config`).
+variables (read in :mod:`tradetel.config`); timeouts, retries with
+back-off and compression are the OpenTelemetry SDK exporter's. The shared
+collection is cumulative; :class:`TemporalityConverter` turns it into what
+``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` asks for, as the
+OpenTelemetry specification defines the three preferences:
+
+=============  =====================================  ======================================
+preference     delta                                  cumulative
+=============  =====================================  ======================================
+cumulative     (nothing)                              everything
+delta          counters, observable counters,         up-down counters (both kinds)
+               histograms
+lowmemory      counters, histograms                   observable counters, up-down counters
+=============  =====================================  ======================================
+
+Gauges have no temporality and are sent as they are.
+
+Example::
+
+    tel = tradetel.configure(exporters="otlp", env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"})
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
 
-from ..config import OtlpSettings
+from .._pipeline import DeltaTracker, ExportFailure, SharedReader
+from ..config import TEMPORALITIES, OtlpSettings
 from ..errors import ConfigurationError
+
+__all__ = ["OtlpExporter", "TemporalityConverter"]
 
 
 def _sdk_exporter(settings: OtlpSettings) -> Any:
@@ -65,22 +99,103 @@ def _sdk_exporter(settings: OtlpSettings) -> Any:
         ) from None
 
 
+class TemporalityConverter:
+    """Converts cumulative collections to a temporality preference: ``cumulative``, ``delta`` or ``lowmemory``.
+
+    Each converter keeps the previous cumulative value of every series, so
+    use one per destination. Unchanged delta series are left out, as the SDK
+    leaves out delta points of intervals without measurements.
+
+    Example::
+
+        converter = TemporalityConverter("delta")
+        exporter.export(converter.convert(tel.collect()))
+    """
+
+    def __init__(self, preference: str, observable_counters: Callable[[], frozenset[str]] = frozenset) -> None:
+        if preference not in TEMPORALITIES:
+            raise ConfigurationError(
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference, "cumulative, delta or lowmemory"
+            )
+        self.preference = preference
+        self._observable_counters = observable_counters
+        self._tracker = DeltaTracker()
+
+    def convert(self, data: MetricsData) -> MetricsData:
+        """The collection in the preferred temporality (``data`` itself for ``cumulative``)."""
+        if self.preference == "cumulative":
+            return data
+        cumulative_counters = self._observable_counters() if self.preference == "lowmemory" else frozenset()
+        resources = []
+        for resource_metrics in data.resource_metrics:
+            scopes = []
+            for scope_metrics in resource_metrics.scope_metrics:
+                prefix = scope_metrics.scope.name + "\x00"
+                metrics = [self._metric(prefix, metric, cumulative_counters) for metric in scope_metrics.metrics]
+                kept = [metric for metric in metrics if metric is not None]
+                if kept:
+                    scopes.append(ScopeMetrics(scope_metrics.scope, kept, scope_metrics.schema_url))
+            if scopes:
+                resources.append(ResourceMetrics(resource_metrics.resource, scopes, resource_metrics.schema_url))
+        self._tracker.advance()
+        return MetricsData(resource_metrics=resources)
+
+    def _metric(self, prefix: str, metric: Metric, cumulative_counters: frozenset[str]) -> Metric | None:
+        data = metric.data
+        key = prefix + metric.name
+        if isinstance(data, Sum) and data.is_monotonic and metric.name not in cumulative_counters:
+            sums = [self._tracker.sum(key, p) for p in data.data_points if isinstance(p, NumberDataPoint)]
+            points: list[Any] = [p for p in sums if p is not None]
+            new_data: Any = Sum(points, AggregationTemporality.DELTA, is_monotonic=True)
+        elif isinstance(data, Histogram):
+            deltas = [self._tracker.histogram(key, p) for p in data.data_points if isinstance(p, HistogramDataPoint)]
+            points = [p for p in deltas if p is not None]
+            new_data = Histogram(points, AggregationTemporality.DELTA)
+        else:
+            return metric
+        if not points:
+            return None
+        return Metric(metric.name, metric.description, metric.unit, new_data)
+
+
 class OtlpExporter:
-    """Pushes each collection over OTLP; raises on failure so the push loop counts it."""
+    """Pushes each collection over OTLP in the configured temporality; raises on failure so the push loop counts it.
+
+    Example::
+
+        exporter = OtlpExporter(OtlpSettings(protocol="http/protobuf", endpoint="http://127.0.0.1:4318/v1/metrics"))
+    """
 
     name = "otlp"
 
-    def __init__(self, settings: OtlpSettings) -> None:
+    def __init__(self, settings: OtlpSettings, *, sdk_exporter: Any = None) -> None:
         self.settings = settings
-        self._exporter = _sdk_exporter(settings)
+        self._reader: SharedReader | None = None
+        self._converter = TemporalityConverter(settings.temporality, self._observable_counters)
+        self._exporter = sdk_exporter if sdk_exporter is not None else _sdk_exporter(settings)
 
     def __repr__(self) -> str:
-        return f"OtlpExporter(protocol={self.settings.protocol!r}, endpoint={self.settings.resolved_endpoint!r})"
+        return (
+            f"OtlpExporter(protocol={self.settings.protocol!r}, endpoint={self.settings.resolved_endpoint!r}, "
+            f"temporality={self.settings.temporality!r})"
+        )
+
+    def bind_reader(self, reader: SharedReader) -> None:
+        """Called by the push loop: the reader tells which counters are asynchronous."""
+        self._reader = reader
+
+    def _observable_counters(self) -> frozenset[str]:
+        return self._reader.observable_counter_names() if self._reader is not None else frozenset()
 
     def export(self, data: MetricsData, timeout: float) -> None:
-        result = self._exporter.export(data, timeout_millis=timeout * 1000)
+        converted = self._converter.convert(data)
+        if not converted.resource_metrics:
+            return
+        result = self._exporter.export(converted, timeout_millis=timeout * 1000)
         if result is not MetricExportResult.SUCCESS:
-            raise ConnectionError(f"OTLP export to {self.settings.resolved_endpoint} failed")
+            raise ExportFailure(
+                ["unavailable"], f"OTLP export to {self.settings.resolved_endpoint} failed (after the SDK's retries)"
+            )
 
     def shutdown(self, timeout: float) -> None:
         self._exporter.shutdown(timeout_millis=timeout * 1000)

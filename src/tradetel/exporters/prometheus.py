@@ -205,25 +205,44 @@ class PrometheusServer:
         self._thread.join(timeout=5)
 
 
+def _exposition(collect: Collect) -> tuple[int, str, bytes]:
+    """Status, content type and body of one scrape; a failing collection is a 500, logged, never raised."""
+    try:
+        return 200, CONTENT_TYPE, render(collect())
+    except Exception:
+        _logger.exception("tradetel: rendering the Prometheus exposition failed")
+        return 500, "text/plain; charset=utf-8", b"collection failed\n"
+
+
+def _method_allowed(method: str) -> bool:
+    return method in ("GET", "HEAD")
+
+
+_NOT_ALLOWED = (405, "text/plain; charset=utf-8", b"only GET and HEAD\n")
+_REASONS = {200: "OK", 405: "Method Not Allowed", 500: "Internal Server Error"}
+
+
 def _handler_class(collect: Collect, path: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "tradetel"
 
-        def do_GET(self) -> None:
+        def _answer(self, body_wanted: bool) -> None:
             if self.path.split("?", 1)[0] != path:
                 self.send_error(404, "not found; metrics are at " + path)
                 return
-            try:
-                body = render(collect())
-            except Exception:
-                _logger.exception("tradetel: rendering the Prometheus exposition failed")
-                self.send_error(500, "collection failed")
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
+            status, content_type, body = _exposition(collect)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if body_wanted:
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._answer(True)
+
+        def do_HEAD(self) -> None:
+            self._answer(False)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
             pass
@@ -231,35 +250,74 @@ def _handler_class(collect: Collect, path: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def wsgi_app(telemetry: Any) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
-    """A WSGI app serving the exposition of ``telemetry`` (mount it at ``/metrics``)."""
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def wsgi_app(telemetry: Any) -> WsgiApp:
+    """A WSGI app answering every GET with the exposition of ``telemetry``; mount it at ``/metrics``.
+
+    Example (any WSGI framework; here a plain dispatcher)::
+
+        metrics = wsgi_app(tel)
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/metrics":
+                return metrics(environ, start_response)
+            return flask_app(environ, start_response)
+    """
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        body = render(telemetry.collect())
-        start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
-        return [body]
+        method = environ.get("REQUEST_METHOD", "GET")
+        status, content_type, body = _exposition(telemetry.collect) if _method_allowed(method) else _NOT_ALLOWED
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        start_response(f"{status} {_REASONS[status]}", headers)
+        return [b""] if method == "HEAD" else [body]
 
     return app
 
 
 def asgi_app(telemetry: Any) -> Callable[..., Any]:
-    """An ASGI app serving the exposition of ``telemetry``; collection runs in a worker thread."""
-    import asyncio
+    """An ASGI app answering every GET with the exposition of ``telemetry``; collection runs in a worker thread.
 
-    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    It is an object, not a function, so that frameworks which treat plain functions as request
+    handlers (Starlette's ``Route``) see an ASGI app.
+
+    Example (Starlette or FastAPI)::
+
+        app = Starlette(routes=[Route("/metrics", tradetel.exporters.prometheus.asgi_app(tel))])
+    """
+    return _AsgiExposition(telemetry)
+
+
+class _AsgiExposition:
+    __slots__ = ("_telemetry",)
+
+    def __init__(self, telemetry: Any) -> None:
+        self._telemetry = telemetry
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        import asyncio
+
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await _lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
-        body = await asyncio.to_thread(lambda: render(telemetry.collect()))
-        headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        method = scope.get("method", "GET")
+        if _method_allowed(method):
+            status, content_type, body = await asyncio.to_thread(_exposition, self._telemetry.collect)
+        else:
+            status, content_type, body = _NOT_ALLOWED
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
-    return app
+
+async def _lifespan(receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
