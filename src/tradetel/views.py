@@ -1,7 +1,16 @@
 """Catalog → OpenTelemetry views: attribute-key allow-lists, bucket boundaries, series limits.
 
 Views act inside the SDK, after the label policies: they bound what reaches
-an aggregation even when code records on the OTel instruments directly.
+an aggregation even when code records on the OTel instruments directly. With
+a series limit ``L`` (``View(aggregation_cardinality_limit=L)``) the SDK keeps
+``L`` distinct attribute sets per instrument; every later attribute set is
+recorded into one extra overflow series with the attribute
+``otel.metric.overflow=true``, so an instrument exports at most ``L + 1``
+series and no measurement is lost.
+
+Per-instrument overrides (``instruments.<name>.*`` in a config file, or the
+``instruments=`` argument of :func:`tradetel.configure`) are applied to the
+catalog by :func:`apply_overrides` before the views are built.
 
 Example::
 
@@ -9,25 +18,68 @@ Example::
     >>> views = build_views(DEFAULT_CATALOG, default_limit=1000)
     >>> len(views) == len(DEFAULT_CATALOG)
     True
+    >>> catalog = apply_overrides(DEFAULT_CATALOG, {"orders.filled": {"cardinality_limit": 200}})
+    >>> series_limit(catalog["orders.filled"], default_limit=1000)
+    200
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 
-from .catalog import Catalog, InstrumentSpec, Kind
+from .catalog import Attribute, Catalog, InstrumentSpec, Kind
 from .errors import ConfigurationError
+from .labels import LabelPolicy, policy_from_config
 
-__all__ = ["apply_overrides", "build_views"]
+__all__ = [
+    "OVERFLOW_ATTRIBUTE",
+    "apply_overrides",
+    "build_views",
+    "cardinality_markdown",
+    "series_bound",
+    "series_limit",
+]
 
-_OVERRIDABLE = ("cardinality_limit", "buckets")
+OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
+"""The attribute of the SDK's overflow series, with the value ``True`` (``otel_metric_overflow="true"``)."""
+
+_OVERRIDABLE = ("cardinality_limit", "buckets", "attributes", "keys")
+
+
+def series_limit(spec: InstrumentSpec, default_limit: int) -> int:
+    """The series limit of an instrument: its catalog ``cardinality_limit``, else ``default_limit``."""
+    return spec.cardinality_limit or default_limit
+
+
+def series_bound(spec: InstrumentSpec) -> int | None:
+    """The most attribute sets the label policies of ``spec`` can produce, or ``None`` when unbounded.
+
+    It is the product of each attribute's ``bound`` plus one (the attribute
+    may be absent). A limit at or above it never overflows; an unbounded
+    instrument (free text, client networks) relies on its series limit.
+    """
+    total = 1
+    for attribute in spec.attributes:
+        bound = getattr(attribute.policy, "bound", None)
+        if not isinstance(bound, int):
+            return None
+        total *= bound + 1
+    return total
 
 
 def build_views(catalog: Catalog, default_limit: int) -> list[View]:
-    """One view per catalog instrument, matched by its full name."""
+    """One view per catalog instrument, matched by its full name.
+
+    Each view keeps only the catalog's attribute keys, sets the catalog's
+    bucket boundaries on histograms and the instrument's series limit.
+    """
+    if isinstance(default_limit, bool) or not isinstance(default_limit, int) or default_limit < 1:
+        raise ConfigurationError("cardinality_limit", default_limit, "an integer >= 1")
     views = []
     for spec in catalog.values():
         views.append(
@@ -39,14 +91,27 @@ def build_views(catalog: Catalog, default_limit: int) -> list[View]:
                     if spec.kind is Kind.HISTOGRAM
                     else None
                 ),
-                aggregation_cardinality_limit=spec.cardinality_limit or default_limit,
+                aggregation_cardinality_limit=series_limit(spec, default_limit),
             )
         )
     return views
 
 
 def apply_overrides(catalog: Catalog, overrides: Mapping[str, Mapping[str, Any]]) -> Catalog:
-    """Apply per-instrument overrides from settings (``instruments.<name>.cardinality_limit`` / ``.buckets``)."""
+    """Apply per-instrument overrides from settings or code to the catalog.
+
+    ``overrides`` maps a relative instrument name (``orders.filled``) to a table of:
+
+    - ``cardinality_limit``: the series limit, an integer >= 1;
+    - ``buckets``: histogram bucket boundaries, finite and strictly increasing;
+    - ``attributes``: ``{key: policy}``, each policy a name, a table (see
+      :func:`tradetel.labels.policy_from_config`) or a policy object;
+    - ``keys``: the attribute keys to keep, a subset of the catalog's; the
+      others are then dropped and counted as unknown keys (strict mode raises).
+
+    Raises:
+        ConfigurationError: naming ``instruments.<name>.<field>``, the value and the accepted forms.
+    """
     for name, changes in overrides.items():
         where = f"instruments.{name}"
         if name not in catalog:
@@ -61,15 +126,101 @@ def apply_overrides(catalog: Catalog, overrides: Mapping[str, Mapping[str, Any]]
                     raise ConfigurationError(f"{where}.{key}", value, "an integer >= 1")
                 update[key] = value
             elif key == "buckets":
-                if spec.kind is not Kind.HISTOGRAM:
-                    raise ConfigurationError(f"{where}.{key}", value, "buckets only on a histogram")
-                if not isinstance(value, list | tuple) or not all(
-                    isinstance(v, int | float) and not isinstance(v, bool) for v in value
-                ):
-                    raise ConfigurationError(f"{where}.{key}", value, "a list of increasing numbers")
-                update[key] = tuple(float(v) for v in value)
-            elif key != "attributes":  # attribute policies are handled by the label layer
-                raise ConfigurationError(f"{where}.{key}", value, "one of " + ", ".join((*_OVERRIDABLE, "attributes")))
+                update[key] = _buckets(f"{where}.{key}", spec, value)
+            elif key == "attributes":
+                update[key] = _policies(f"{where}.{key}", spec, value)
+            elif key == "keys":
+                continue  # applied after the policies, which are checked against every catalog key
+            else:
+                raise ConfigurationError(f"{where}.{key}", value, "one of " + ", ".join(_OVERRIDABLE))
+        if "keys" in changes:
+            attributes: tuple[Attribute, ...] = update.get("attributes", spec.attributes)
+            update["attributes"] = _keep_keys(f"{where}.keys", spec, attributes, changes["keys"])
+            removed = set(changes.get("attributes", {})) - set(changes["keys"])
+            if removed:
+                raise ConfigurationError(f"{where}.attributes", sorted(removed), f"keys kept by {where}.keys")
         if update:
             catalog = catalog.replace(name, **update)
     return catalog
+
+
+def _buckets(setting: str, spec: InstrumentSpec, value: object) -> tuple[float, ...]:
+    accepted = "a list of finite, strictly increasing numbers"
+    if spec.kind is not Kind.HISTOGRAM:
+        raise ConfigurationError(setting, value, f"no buckets: {spec.name} is a {spec.kind.value}, not a histogram")
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigurationError(setting, value, accepted)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        raise ConfigurationError(setting, value, accepted)
+    boundaries = tuple(float(v) for v in value)
+    if any(a >= b for a, b in itertools.pairwise(boundaries)):
+        raise ConfigurationError(setting, value, accepted)
+    return boundaries
+
+
+def _policies(setting: str, spec: InstrumentSpec, value: object) -> tuple[Attribute, ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(setting, value, "a table of attribute key to policy")
+    unknown = sorted(set(value) - set(spec.attribute_keys))
+    if unknown:
+        raise ConfigurationError(setting, unknown, "keys among " + ", ".join(spec.attribute_keys))
+    attributes = []
+    for attribute in spec.attributes:
+        if attribute.key in value:
+            policy: LabelPolicy = policy_from_config(f"{setting}.{attribute.key}", value[attribute.key])
+            attribute = Attribute(attribute.key, policy, attribute.description)
+        attributes.append(attribute)
+    return tuple(attributes)
+
+
+def _keep_keys(
+    setting: str, spec: InstrumentSpec, attributes: tuple[Attribute, ...], value: object
+) -> tuple[Attribute, ...]:
+    accepted = "a list of attribute keys among " + (", ".join(spec.attribute_keys) or "(none)")
+    if isinstance(value, str) or not isinstance(value, list | tuple) or not all(isinstance(k, str) for k in value):
+        raise ConfigurationError(setting, value, accepted)
+    if set(value) - set(spec.attribute_keys):
+        raise ConfigurationError(setting, value, accepted)
+    return tuple(a for a in attributes if a.key in value)
+
+
+# --- documentation ---------------------------------------------------------------------------------
+
+
+def _describe(policy: LabelPolicy) -> str:
+    describe = getattr(policy, "describe", None)
+    return str(describe()) if callable(describe) else type(policy).__name__
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def cardinality_markdown(catalog: Catalog, default_limit: int) -> str:
+    """The policy and limit tables of ``docs/cardinality.md``, generated from the catalog."""
+    policies: dict[tuple[str, str], list[str]] = {}
+    for spec in catalog.values():
+        for attribute in spec.attributes:
+            policies.setdefault((attribute.key, _describe(attribute.policy)), []).append(spec.name)
+    out = [
+        "| attribute | default policy | distinct values | instruments |",
+        "|---|---|---|---|",
+    ]
+    for (key, description), names in sorted(policies.items()):
+        spec = catalog[names[0]]
+        (policy,) = (a.policy for a in spec.attributes if a.key == key)
+        bound = getattr(policy, "bound", None)
+        shown = ", ".join(f"`{n}`" for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        out.append(f"| `{key}` | {_md(description)} | {bound if bound is not None else 'unbounded'} | {shown} |")
+    out += [
+        "",
+        "| instrument | attribute keys | series limit | worst case from policies |",
+        "|---|---|---|---|",
+    ]
+    for spec in catalog.values():
+        bound = series_bound(spec)
+        limit = series_limit(spec, default_limit)
+        keys = ", ".join(f"`{k}`" for k in spec.attribute_keys) or "—"
+        worst = "unbounded" if bound is None else f"{bound:,}"
+        out.append(f"| `{catalog.full_name(spec)}` | {keys} | {limit:,} | {worst} |")
+    return "\n".join(out)
