@@ -89,6 +89,20 @@ def test_a_cumulative_value_that_goes_down_is_a_restart() -> None:
     assert serializer.lines(_sum_data(9, start=5))[0].startswith("trading.orders.filled:9|c")
 
 
+def test_statsd_mode_sends_zero_for_unchanged_counters(cap: Capture) -> None:
+    """In statsd mode unchanged counters and histogram count/sum send 0, so no receiver interval is empty."""
+    tel = cap.telemetry
+    serializer = DogStatsdSerializer("statsd")
+    tel.orders.filled.add(3, exchange="binance", symbol="BTC-USD", side="buy")
+    tel.orders.latency.record(0.03, **LATENCY)
+    serializer.lines(tel.collect())
+    lines = serializer.lines(tel.collect())
+    assert [(v, k) for v, k, _, _ in _by_name(lines, "trading.orders.filled")] == [("0", "c")]
+    assert [v for v, _, _, _ in _by_name(lines, "trading.orders.latency.count")] == ["0"]
+    assert [v for v, _, _, _ in _by_name(lines, "trading.orders.latency.sum")] == ["0"]
+    assert _by_name(lines, "trading.orders.latency") == []
+
+
 def test_up_down_counters_and_gauges_are_gauges(cap: Capture) -> None:
     """Up-down counters send their current total and gauges their last value, as `g`, at every export."""
     tel = cap.telemetry

@@ -398,8 +398,11 @@ class EtsyStatsd:
         return totals
 
     def gauges(self) -> dict[str, float]:
-        flushes = self.flushes()
-        return dict(flushes[-1]["gauges"]) if flushes else {}
+        """The last value of every gauge seen in any flush."""
+        latest: dict[str, float] = {}
+        for flush in self.flushes():
+            latest.update(flush["gauges"])
+        return latest
 
 
 @pytest.fixture(scope="session")
@@ -452,7 +455,7 @@ def etsy_statsd(
             "flushInterval": flush_interval_ms,
             "backends": [str(backend)],
             "jsonLines": {"path": str(flushes)},
-            "deleteIdleStats": True,
+            "deleteIdleStats": False,
         }
         config_path = home / "config.js"
         config_path.write_text("(" + json.dumps(config) + ")\n")

@@ -128,9 +128,11 @@ def representative(index: int, bounds: Sequence[float], low: float, high: float)
 class DogStatsdSerializer:
     """Turns cumulative collections into DogStatsD lines, keeping the previous values to send counter deltas.
 
-    ``mode="statsd"`` keeps to what the OpenTelemetry Collector's statsd receiver (and plain
-    StatsD) reads the same way: a negative gauge is sent as ``0`` then the negative value,
-    because a signed gauge value means "add" to StatsD.
+    ``mode="statsd"`` is for the OpenTelemetry Collector's statsd receiver and plain StatsD: a
+    negative gauge is sent as ``0`` then the negative value, because a signed gauge value means
+    "add" to StatsD; and unchanged counters (histogram ``.count``/``.sum`` included) send ``0``, so
+    that every aggregation interval of the receiver has a point and the collector's Prometheus
+    exporter, which only adds up contiguous deltas, keeps the totals.
 
     Example::
 
@@ -194,6 +196,8 @@ class DogStatsdSerializer:
         delta = self._tracker.sum(key, point)
         if delta is not None:
             out.append(f"{name}:{number(delta.value)}|c{_tags(point.attributes, constant)}")
+        elif self.mode == "statsd":
+            out.append(f"{name}:0|c{_tags(point.attributes, constant)}")
 
     def _gauge(self, name: str, point: NumberDataPoint, constant: str, out: list[str]) -> None:
         value = point.value
@@ -206,9 +210,11 @@ class DogStatsdSerializer:
 
     def _distribution(self, key: str, name: str, point: HistogramDataPoint, constant: str, out: list[str]) -> None:
         delta = self._tracker.histogram(key, point)
-        if delta is None:
-            return
         tags = _tags(point.attributes, constant)
+        if delta is None:
+            if self.mode == "statsd":
+                out.extend((f"{name}.count:0|c{tags}", f"{name}.sum:0|c{tags}"))
+            return
         out.extend(_bucket_lines(name, delta, point, tags))
         out.append(f"{name}.count:{delta.count}|c{tags}")
         out.append(f"{name}.sum:{number(delta.sum)}|c{tags}")
