@@ -2,29 +2,42 @@
 
 A handle checks the value and the attribute keys against its catalog entry,
 normalises attribute values through the entry's label policies, and records
-on the OpenTelemetry instrument. ``bind(**attributes)`` resolves and checks
-the attributes once and returns a series handle for hot loops.
+into the SDK aggregation of the OpenTelemetry instrument (see ``_sdk``).
+``bind(**attributes)`` resolves and checks the attributes once and returns a
+series handle for hot loops.
+
+The recording methods (``add``/``set``/``record``, unbound and bound) are
+generated per catalog entry when the :class:`~tradetel.Telemetry` is built,
+because a trading loop calls them on every tick. The generated method takes
+the entry's attribute keys as keyword-only parameters (no ``**kwargs`` dict
+to build and hash), checks ``int``/``float`` values with two comparisons,
+and finds the series in a per-handle memo keyed by the raw values tuple.
+The memo only stores calls whose values are all short ``str``; its entries
+carry what per-call semantics still need: stateful policies such as
+:class:`~tradetel.labels.TopN` (``cacheable = False``) are called on every
+call and their results compared with the memoised ones, folds of cacheable
+policies are re-counted, overflow is re-counted. Everything else (other
+value types, unknown keys, keys that are Python keywords) takes the plain
+path: normalise, look up, write. Both paths end in the same aggregation
+update, so the exported data cannot tell them apart.
 """
 
 from __future__ import annotations
 
+import functools
+import keyword
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from numbers import Real
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ._sdk import Measurement
+from ._sdk import compile_function
 from .catalog import InstrumentSpec, Kind
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter as OtelCounter
-    from opentelemetry.metrics import Histogram as OtelHistogram
-    from opentelemetry.metrics import UpDownCounter as OtelUpDownCounter
-    from opentelemetry.metrics import _Gauge as OtelGauge
-
     from ._health import Health
     from ._sdk import SeriesStore
     from .labels import Normalizer
@@ -33,6 +46,19 @@ __all__ = ["BoundSeries", "Counter", "Gauge", "Histogram", "Instrument", "UpDown
 
 _INF = math.inf
 _MAX_ABS = 1e300  # beyond this, sums overflow to inf after a few additions
+_MEMO_MAX_TEXT = 256  # longer values are normalised per call instead of pinning big strings in the memo
+
+
+class _Missing:
+    """The default of an attribute keyword that was not passed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
 
 
 def check_value(value: object, health: Health, name: str, *, non_negative: bool) -> float | int | None:
@@ -70,10 +96,127 @@ def check_value(value: object, health: Health, name: str, *, non_negative: bool)
     return number
 
 
+# --- generated recording functions ----------------------------------------------------------------
+
+# The value check every generated function starts with: ints and floats in range
+# pass two comparisons (NaN and infinities fail them); anything else goes to
+# check_value, which converts, or drops and counts.
+_VALUE_CHECK = """\
+        _t = type(_value)
+        if (_t is not int and _t is not float) or not {low} <= _value <= _MAX:
+            _value = _check(_value)
+            if _value is None:
+                return
+"""
+
+_UNBOUND_SOURCE = """\
+def _make(_memo, _resolve, _slow, _check, _account, _M, _MAX, _agg_instrument{normalizers}):
+    def {method}(_value{default}, /, {params}**_extra):
+{value_check}\
+        if _extra:
+            _slow(_value, {key}, _extra)
+            return
+        _key = {key}
+        try:
+            _agg, {expected}_more = _memo[_key]
+        except (KeyError, TypeError):
+            _resolve(_value, _key, None)
+            return
+{recheck}\
+        if _more is not None:
+            _account(_more)
+{write}\
+    return {method}
+"""
+
+_BOUND_SOURCE = """\
+def _make(_agg, _check, _overflowed, _on_overflow, _MAX, _agg_instrument):
+    def {method}(_value{default}, /):
+{value_check}\
+        if _overflowed:
+            _on_overflow()
+{write}\
+    return {method}
+"""
+
+
+def _tuple_source(names: tuple[str, ...]) -> str:
+    if not names:
+        return "()"
+    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+
+
+@functools.lru_cache(maxsize=256)
+def _unbound_factory(
+    method: str, default: str, non_negative: bool, params: tuple[str, ...], stateful: tuple[int, ...], write: str
+) -> Callable[..., Any]:
+    """Compile (once per shape) the factory of an unbound recording method."""
+    results = tuple(f"_r{i}" for i in range(len(stateful)))
+    expected = tuple(f"_e{i}" for i in range(len(stateful)))
+    recheck = "".join(
+        f"        _r{i} = _M if {params[p]} is _M else _n{i}({params[p]})\n" for i, p in enumerate(stateful)
+    )
+    if stateful:
+        differs = " or ".join(f"{r} != {e}" for r, e in zip(results, expected, strict=True))
+        recheck += (
+            f"        if {differs}:\n            _resolve(_value, _key, {_tuple_source(results)})\n            return\n"
+        )
+    source = _UNBOUND_SOURCE.format(
+        method=method,
+        default=default,
+        normalizers="".join(f", _n{i}" for i in range(len(stateful))),
+        params="*, " + "".join(f"{p}=_M, " for p in params) if params else "",
+        value_check=_VALUE_CHECK.format(low="0" if non_negative else "-_MAX"),
+        key=_tuple_source(params),
+        expected="".join(e + ", " for e in expected),
+        recheck=recheck,
+        write=write,
+    )
+    return compile_function(source, "_make", f"<tradetel-{method}>")
+
+
+@functools.lru_cache(maxsize=64)
+def _bound_factory(method: str, default: str, non_negative: bool, write: str) -> Callable[..., Any]:
+    """Compile (once per shape) the factory of a bound recording method."""
+    source = _BOUND_SOURCE.format(
+        method=method,
+        default=default,
+        value_check=_VALUE_CHECK.format(low="0" if non_negative else "-_MAX"),
+        write=write,
+    )
+    return compile_function(source, "_make", f"<tradetel-bound-{method}>")
+
+
+# --- handles --------------------------------------------------------------------------------------
+
+
+class _AddCall(Protocol):
+    def __call__(self, amount: float = ..., /, **attributes: object) -> None: ...
+
+
+class _ValueCall(Protocol):
+    def __call__(self, value: float, /, **attributes: object) -> None: ...
+
+
 class Instrument:
     """Base of the recording handles; one per catalog entry and :class:`~tradetel.Telemetry`."""
 
-    __slots__ = ("_health", "_keys", "_normalizers", "_otel", "_store", "name", "spec")
+    __slots__ = (
+        "_health",
+        "_keys",
+        "_max_memo",
+        "_memo",
+        "_normalizers",
+        "_otel",
+        "_plan",
+        "_store",
+        "name",
+        "spec",
+    )
+    _method: ClassVar[str]
+    _default: ClassVar[str] = ""
+    _non_negative: ClassVar[bool] = False
+    _doc: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -91,17 +234,105 @@ class Instrument:
         self._keys = spec.attribute_keys
         self._health = health
         self._store = store
+        self._memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._max_memo = 2 * store.cardinality_limit + 64
+        # Keys that cannot be keyword parameters (Python keywords) arrive in **_extra and take the plain path.
+        params = tuple(k for k in self._keys if k.isidentifier() and not keyword.iskeyword(k))
+        stateful = tuple(i for i, k in enumerate(params) if not getattr(self._normalizers[k], "cacheable", False))
+        # (key, normaliser, index among the stateful results or -1), in parameter order.
+        self._plan = tuple(
+            (key, self._normalizers[key], stateful.index(i) if i in stateful else -1) for i, key in enumerate(params)
+        )
+        make = _unbound_factory(
+            self._method, self._default, self._non_negative, params, stateful, store.write_source(" " * 8)
+        )
+        function = make(
+            self._memo,
+            self._resolve,
+            self._slow,
+            self._check,
+            self._account,
+            _MISSING,
+            _MAX_ABS,
+            store.instrument,
+            *(self._normalizers[params[i]] for i in stateful),
+        )
+        function.__qualname__ = f"{type(self).__name__}.{self._method}"
+        function.__doc__ = self._doc
+        object.__setattr__(self, self._method, function)
+
+    # --- the paths behind the generated method ---------------------------------------------------
+
+    def _check(self, value: object) -> float | int | None:
+        return check_value(value, self._health, self.name, non_negative=self._non_negative)
+
+    def _account(self, more: tuple[tuple[Normalizer, ...], bool]) -> None:
+        """Per-call bookkeeping a memoised series still owes: folds of cacheable policies, overflow."""
+        folders, overflow = more
+        for normalize in folders:
+            normalize.folded += 1
+        if overflow:
+            self._health.overflow(self.name)
+
+    def _resolve(self, value: float | int, raw_values: tuple[Any, ...], stateful: tuple[str, ...] | None) -> None:
+        """Normalise, record, and memoise the series when every value is a short ``str``.
+
+        ``stateful`` holds the results the generated method already got from the
+        stateful policies for this call, so that they are not called twice.
+        """
+        attributes: dict[str, str] = {}
+        memoisable = True
+        folders: list[Normalizer] = []
+        results: list[Any] = []
+        for (key, normalize, slot), raw in zip(self._plan, raw_values, strict=True):
+            if raw is _MISSING:
+                if slot >= 0:
+                    results.append(_MISSING)
+                continue
+            if type(raw) is not str or len(raw) > _MEMO_MAX_TEXT:
+                memoisable = False
+            if slot >= 0:
+                text = stateful[slot] if stateful is not None else normalize(raw)
+                results.append(text)
+            else:
+                before = normalize.folded
+                text = normalize(raw)
+                if normalize.folded != before:
+                    folders.append(normalize)
+            attributes[key] = text
+        store = self._store
+        aggregation = store.aggregation(attributes)
+        overflow = store.is_overflow(aggregation)
+        if overflow:
+            self._health.overflow(self.name)
+        if memoisable:
+            memo = self._memo
+            if len(memo) >= self._max_memo:
+                memo.clear()  # bounded under a flood of distinct values; hot series come back at once
+            more = (tuple(folders), overflow) if folders or overflow else None
+            memo[raw_values] = (aggregation, *results, more)
+        store.write(aggregation, value)
+
+    def _slow(self, value: float | int, raw_values: tuple[Any, ...], extra: dict[str, object]) -> None:
+        """The plain path for calls with keys outside the keyword parameters (unknown or Python keywords)."""
+        raw: dict[str, object] = {
+            key: raw for (key, _, _), raw in zip(self._plan, raw_values, strict=True) if raw is not _MISSING
+        }
+        raw.update(extra)
+        self._record(value, self.attributes(raw))
 
     def _record(self, value: float | int, attributes: dict[str, str]) -> None:
         store = self._store
         aggregation = store.aggregation(attributes)
-        if store.overflowed and store.is_overflow(aggregation):
+        if store.is_overflow(aggregation):
             self._health.overflow(self.name)
-        aggregation.aggregate(Measurement(value, 0, self._otel, None, None), False)  # type: ignore[arg-type]
+        store.write(aggregation, value)
+
+    # --- public ------------------------------------------------------------------------------------
 
     def bind(self, **attributes: object) -> BoundSeries:
         """A series handle with these attributes resolved and checked once."""
-        return BoundSeries(self, self.attributes(attributes))
+        return _BOUND_TYPES[self._method](self, self.attributes(attributes))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} keys={list(self._keys)}>"
@@ -112,15 +343,19 @@ class Instrument:
         return self._otel
 
     def attributes(self, raw: Mapping[str, object]) -> dict[str, str]:
-        """Apply the catalog's key allow-list and value policies to ``raw`` attributes."""
+        """Apply the catalog's key allow-list and value policies to ``raw`` attributes, in catalog order.
+
+        Catalog order makes a series export the same tag order whichever call created it.
+        """
         normalizers = self._normalizers
         out: dict[str, str] = {}
-        for key, value in raw.items():
-            normalize = normalizers.get(key)
-            if normalize is None:
-                self._health.unknown_key(self.name, key, self._keys)
-                continue
-            out[key] = normalize(value)
+        for key, normalize in normalizers.items():
+            if key in raw:
+                out[key] = normalize(raw[key])
+        if len(out) != len(raw):
+            for key in raw:
+                if key not in normalizers:
+                    self._health.unknown_key(self.name, key, self._keys)
         return out
 
 
@@ -132,13 +367,12 @@ class Counter(Instrument):
         tel.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
     """
 
-    __slots__ = ()
-    _otel: OtelCounter
-
-    def add(self, amount: float = 1, /, **attributes: object) -> None:
-        value = check_value(amount, self._health, self.name, non_negative=True)
-        if value is not None:
-            self._record(value, self.attributes(attributes))
+    __slots__ = ("add",)
+    add: _AddCall
+    _method = "add"
+    _default = "=1"
+    _non_negative = True
+    _doc = "Add ``amount`` (default 1, never negative) to the series of these attributes."
 
 
 class UpDownCounter(Instrument):
@@ -149,13 +383,10 @@ class UpDownCounter(Instrument):
         tel.orders.pending.add(1, exchange="binance", symbol="BTC-USD")
     """
 
-    __slots__ = ()
-    _otel: OtelUpDownCounter
-
-    def add(self, amount: float, /, **attributes: object) -> None:
-        value = check_value(amount, self._health, self.name, non_negative=False)
-        if value is not None:
-            self._record(value, self.attributes(attributes))
+    __slots__ = ("add",)
+    add: _ValueCall
+    _method = "add"
+    _doc = "Add ``amount`` (positive or negative) to the series of these attributes."
 
 
 class Gauge(Instrument):
@@ -166,17 +397,16 @@ class Gauge(Instrument):
         tel.account.equity.set(10_250.0, account="main")
     """
 
-    __slots__ = ()
-    _otel: OtelGauge
-
-    def set(self, value: float, /, **attributes: object) -> None:
-        checked = check_value(value, self._health, self.name, non_negative=False)
-        if checked is not None:
-            self._record(checked, self.attributes(attributes))
+    __slots__ = ("set",)
+    set: _ValueCall
+    _method = "set"
+    _doc = "Set the series of these attributes to ``value``; the last value wins."
 
 
 class Histogram(Instrument):
     """A distribution with the catalog's bucket boundaries: ``record(value, **attributes)``.
+
+    Negative values are accepted (signed slippage, R-multiples).
 
     Example::
 
@@ -185,13 +415,10 @@ class Histogram(Instrument):
             place_order()
     """
 
-    __slots__ = ()
-    _otel: OtelHistogram
-
-    def record(self, value: float, /, **attributes: object) -> None:
-        checked = check_value(value, self._health, self.name, non_negative=False)
-        if checked is not None:
-            self._record(checked, self.attributes(attributes))
+    __slots__ = ("record",)
+    record: _ValueCall
+    _method = "record"
+    _doc = "Record ``value`` into the distribution of the series of these attributes."
 
     @contextmanager
     def time(self, **attributes: object) -> Iterator[None]:
@@ -206,29 +433,36 @@ class Histogram(Instrument):
 class BoundSeries:
     """One series of an instrument with its attributes resolved and checked once.
 
+    Only the method of the instrument's kind records (``add`` for counters and
+    up-down counters, ``set`` for gauges, ``record`` for histograms); the
+    others drop the call and count it as ``wrong_method``.
+
     Example::
 
         btc_fills = tel.orders.filled.bind(exchange="binance", symbol="BTC-USD", side="buy")
         btc_fills.add()
     """
 
-    __slots__ = ("_aggregation", "_attributes", "_health", "_instrument", "_kind", "_name", "_otel", "_overflow")
+    __slots__ = ("_attributes", "_health", "_instrument", "_name")
+    _method: ClassVar[str] = ""
 
     def __init__(self, instrument: Instrument, attributes: dict[str, str]) -> None:
         self._instrument = instrument
         self._attributes = attributes
-        self._otel = instrument.otel_instrument
         self._health = instrument._health
         self._name = instrument.name
-        self._kind = instrument.spec.kind
         store = instrument._store
-        self._aggregation = store.aggregation(attributes)
-        self._overflow = store.is_overflow(self._aggregation)
+        aggregation = store.aggregation(attributes)
+        overflowed = store.is_overflow(aggregation)
+        make = _bound_factory(self._method, instrument._default, instrument._non_negative, store.write_source(" " * 8))
+        function = make(aggregation, instrument._check, overflowed, self._on_overflow, _MAX_ABS, store.instrument)
+        function.__qualname__ = f"BoundSeries.{self._method}"
+        function.__doc__ = instrument._doc.replace(" of these attributes", "")
+        # An instance slot named like the method shadows the wrong-method fallback below.
+        object.__setattr__(self, self._method, function)
 
-    def _record(self, value: float | int) -> None:
-        if self._overflow:
-            self._health.overflow(self._name)
-        self._aggregation.aggregate(Measurement(value, 0, self._otel, None, None), False)  # type: ignore[arg-type]
+    def _on_overflow(self) -> None:
+        self._health.overflow(self._name)
 
     def __repr__(self) -> str:
         return f"<BoundSeries {self._name} {self._attributes}>"
@@ -239,34 +473,33 @@ class BoundSeries:
 
     def add(self, amount: float = 1, /) -> None:
         """Counters and up-down counters: add ``amount``."""
-        if self._kind is Kind.COUNTER:
-            value = check_value(amount, self._health, self._name, non_negative=True)
-        elif self._kind is Kind.UP_DOWN_COUNTER:
-            value = check_value(amount, self._health, self._name, non_negative=False)
-        else:
-            self._health.drop(self._name, "wrong_method", "add")
-            return
-        if value is not None:
-            self._record(value)
+        self._health.drop(self._name, "wrong_method", "add")
 
     def set(self, value: float, /) -> None:
         """Gauges: set the value."""
-        if self._kind is not Kind.GAUGE:
-            self._health.drop(self._name, "wrong_method", "set")
-            return
-        checked = check_value(value, self._health, self._name, non_negative=False)
-        if checked is not None:
-            self._record(checked)
+        self._health.drop(self._name, "wrong_method", "set")
 
     def record(self, value: float, /) -> None:
         """Histograms: record one value."""
-        if self._kind is not Kind.HISTOGRAM:
-            self._health.drop(self._name, "wrong_method", "record")
-            return
-        checked = check_value(value, self._health, self._name, non_negative=False)
-        if checked is not None:
-            self._record(checked)
+        self._health.drop(self._name, "wrong_method", "record")
 
+
+class _BoundAdd(BoundSeries):
+    __slots__ = ("add",)  # the slot shadows the base method: see BoundSeries.__init__
+    _method = "add"
+
+
+class _BoundSet(BoundSeries):
+    __slots__ = ("set",)
+    _method = "set"
+
+
+class _BoundRecord(BoundSeries):
+    __slots__ = ("record",)
+    _method = "record"
+
+
+_BOUND_TYPES: dict[str, type[BoundSeries]] = {"add": _BoundAdd, "set": _BoundSet, "record": _BoundRecord}
 
 HANDLE_TYPES: dict[Kind, type[Instrument]] = {
     Kind.COUNTER: Counter,

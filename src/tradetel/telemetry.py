@@ -44,11 +44,13 @@ METER_NAME = "tradetel"
 class _Namespace:
     """Attribute access over dotted names: ``tel.orders.filled`` → the ``orders.filled`` handle."""
 
-    __slots__ = ("_children", "_path")
+    __slots__ = ("__dict__", "_children", "_path")
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._children: dict[str, Any] = {}
+        # Children live in the instance dict, so `tel.orders.filled` on the hot path is a plain
+        # attribute lookup; __getattr__ only runs for names that are not in the catalog.
+        self._children: dict[str, Any] = self.__dict__
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -100,6 +102,9 @@ class Telemetry:
         self._normalizers: dict[tuple[str, str], Normalizer] = {}
         for spec in self.catalog.values():
             self._register(spec)
+        for group, child in self._root._children.items():  # plain attributes, as in _Namespace
+            if group not in vars(self) and not hasattr(type(self), group):
+                setattr(self, group, child)
         self._health.bind(
             self._instruments["measurements.dropped"].otel_instrument,
             self._instruments["attributes.dropped"].otel_instrument,
