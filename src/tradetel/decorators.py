@@ -201,14 +201,14 @@ class _Site:
         self.arg_getters: tuple[tuple[str, Callable[..., object]], ...] = ()
         self.value_getters: tuple[tuple[str, Callable[..., object]], ...] = ()
         self.bound_needed = False
-        self._series: tuple[_Plan, dict[tuple[object, ...], BoundSeries]] | None = None
+        self._series: tuple[_Plan, dict[object, BoundSeries]] | None = None
 
     def series(self, plan: _Plan, role: str, **extra: object) -> BoundSeries:
         """A series bound once to the static attributes (plus decorator values from small closed sets)."""
         cache = self._series
         if cache is None or cache[0] is not plan:
             cache = self._series = (plan, {})
-        key = (role, *extra.values())
+        key: object = (role, *extra.values()) if extra else role
         found = cache[1].get(key)
         if found is None:
             found = cache[1][key] = plan.handles[role].bind(**plan.attrs(role, self.static, **extra))
@@ -316,10 +316,11 @@ class Instrumentation:
                 raise ConfigurationError(
                     f"{self._name}({key}=...)", source, "a parameter name, a number or a callable receiving the result"
                 )
-        self._cached: tuple[Telemetry | None, _Plan] | None = None
-        self._warned: set[str] = set()
+        self._cached: tuple[Telemetry | None, _Plan | None] | None = None
+        self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._cm_site = _Site("<with>", self._site_static(None), _CM_SIGNATURE)
+        self._handles_only = all(isinstance(instrument, Instrument) for instrument, _ in self._roles().values())
         if telemetry is not None:
             self._plan(telemetry)  # configuration errors surface here, at decoration time
 
@@ -378,18 +379,15 @@ class Instrumentation:
 
     def _plan(self, telemetry: Telemetry | None) -> _Plan:
         cached = self._cached
-        if cached is not None and cached[0] is telemetry:
+        if cached is not None and cached[0] is telemetry and cached[1] is not None:
             return cached[1]
         plan = self._build_plan(telemetry)
         self._cached = (telemetry, plan)
         return plan
 
-    def _resolve(self, site_name: str) -> _Plan | None:
-        telemetry = self._telemetry or get_default()
-        cached = self._cached
-        if cached is not None and cached[0] is telemetry:
-            return cached[1]
-        if telemetry is None and not self._handles_only():
+    def _resolve(self, site_name: str, telemetry: Telemetry | None) -> _Plan | None:
+        """The plan for ``telemetry`` (slow path); ``None``, remembered, when there is nothing to record into."""
+        if telemetry is None and not self._handles_only:
             self._warn_once(
                 site_name,
                 "no-telemetry",
@@ -397,6 +395,7 @@ class Instrumentation:
                 self._name,
                 site_name,
             )
+            self._cached = (None, None)
             return None
         try:
             return self._plan(telemetry)
@@ -406,13 +405,11 @@ class Instrumentation:
             self._warn_once(
                 site_name, "config", "tradetel: %s(%s) records nothing", self._name, site_name, exc_info=True
             )
+            self._cached = (telemetry, None)
             return None
 
-    def _handles_only(self) -> bool:
-        return all(isinstance(instrument, Instrument) for instrument, _ in self._roles().values())
-
     def _warn_once(self, site_name: str, reason: str, message: str, *args: object, exc_info: bool = False) -> None:
-        key = f"{site_name}:{reason}"
+        key = (site_name, reason)
         if key in self._warned:
             return
         with self._lock:
@@ -424,7 +421,9 @@ class Instrumentation:
     # --- one call ---------------------------------------------------------------------------------
 
     def _begin(self, site: _Site, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
-        plan = self._resolve(site.name)
+        telemetry = self._telemetry or get_default()
+        cached = self._cached
+        plan = cached[1] if cached is not None and cached[0] is telemetry else self._resolve(site.name, telemetry)
         if plan is None:
             return Call(None, site, site.static)
         if site.arg_getters or site.value_getters:
