@@ -301,7 +301,7 @@ class Instrument:
                     folders.append(normalize)
             attributes[key] = text
         store = self._store
-        aggregation = store.aggregation(attributes)
+        aggregation = store.aggregation(attributes, cache=not memoisable)
         overflow = store.is_overflow(aggregation)
         if overflow:
             self._health.overflow(self.name)

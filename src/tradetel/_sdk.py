@@ -156,8 +156,12 @@ class SeriesStore:
         """The update of ``_agg`` by ``_value`` for this instrument's aggregations, as source lines."""
         return write_source(self._aggregation_class, indent)
 
-    def aggregation(self, attributes: dict[str, str]) -> Any:
-        """The aggregation that ``attributes`` record into (the overflow series once the limit is reached)."""
+    def aggregation(self, attributes: dict[str, str], *, cache: bool = True) -> Any:
+        """The aggregation that ``attributes`` record into (the overflow series once the limit is reached).
+
+        ``cache=False`` when the caller keeps the result itself (the handles' memo), so that a
+        series is not indexed twice.
+        """
         key = tuple(attributes.items())
         found = self._cache.get(key)
         if found is not None:
@@ -167,9 +171,10 @@ class SeriesStore:
             aggregation = match._get_or_create_aggregation(_hash_attributes(attributes), dict(attributes))
             if match._attributes_aggregation.get(_OVERFLOW_KEY) is aggregation:
                 self.overflowed = True
-        if len(self._cache) >= self._max_cache:
-            self._cache.clear()  # bounded under a flood of distinct attribute sets
-        self._cache[key] = aggregation
+        if cache:
+            if len(self._cache) >= self._max_cache:
+                self._cache.clear()  # bounded under a flood of distinct attribute sets
+            self._cache[key] = aggregation
         return aggregation
 
     def is_overflow(self, aggregation: Any) -> bool:

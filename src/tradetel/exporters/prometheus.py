@@ -21,8 +21,9 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import accumulate
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
@@ -70,10 +71,23 @@ def _label_text(value: object) -> str:
     return str(value)
 
 
+_NAMES: dict[str, str] = {}
+
+
 def _labels(attributes: Any) -> str:
     if not attributes:
         return ""
-    parts = [f'{_label_name(k)}="{_escape_value(_label_text(v))}"' for k, v in sorted(attributes.items())]
+    parts = []
+    for key, value in sorted(attributes.items()):
+        name = _NAMES.get(key)
+        if name is None:
+            if len(_NAMES) >= 4096:
+                _NAMES.clear()
+            name = _NAMES[key] = _label_name(key)
+        text = value if type(value) is str else _label_text(value)
+        if "\\" in text or "\n" in text or '"' in text:
+            text = _escape_value(text)
+        parts.append(f'{name}="{text}"')
     return ",".join(parts)
 
 
@@ -87,10 +101,6 @@ def _number(value: float | int) -> str:
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return repr(value)
-
-
-def _with(labels: str, extra: str) -> str:
-    return "{" + (labels + "," + extra if labels else extra) + "}"
 
 
 def _sample(name: str, labels: str, value: float | int) -> str:
@@ -136,9 +146,14 @@ def render(data: MetricsData, *, target_info: bool = True) -> bytes:
                     continue
                 lines = family[2]
                 if kind is Kind.HISTOGRAM:
+                    bounds: Any = None
+                    tails: tuple[str, ...] = ()
                     for point in metric.data.data_points:
                         assert isinstance(point, HistogramDataPoint)
-                        _histogram_lines(name, point, lines)
+                        if point.explicit_bounds is not bounds:  # the SDK shares one tuple per instrument
+                            bounds = point.explicit_bounds
+                            tails = _bucket_tails(bounds)
+                        _histogram_lines(name, point, lines, tails)
                 else:
                     for point in metric.data.data_points:
                         assert isinstance(point, NumberDataPoint)
@@ -150,16 +165,30 @@ def render(data: MetricsData, *, target_info: bool = True) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def _histogram_lines(name: str, point: HistogramDataPoint, lines: list[str]) -> None:
+_TAILS: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _bucket_tails(bounds: Sequence[float]) -> tuple[str, ...]:
+    """``le="<bound>"} `` for each bound, rendered once per set of boundaries instead of once per line."""
+    key = tuple(bounds)
+    tails = _TAILS.get(key)
+    if tails is None:
+        if len(_TAILS) >= 1024:
+            _TAILS.clear()
+        tails = _TAILS[key] = tuple(f'le="{_number(float(bound))}"}} ' for bound in key)
+    return tails
+
+
+def _histogram_lines(name: str, point: HistogramDataPoint, lines: list[str], tails: tuple[str, ...]) -> None:
     labels = _labels(point.attributes)
-    cumulative = 0
-    bucket = name + "_bucket"
-    for bound, count in zip(point.explicit_bounds, point.bucket_counts, strict=False):
-        cumulative += count
-        lines.append(f"{bucket}{_with(labels, f'le={chr(34)}{_number(float(bound))}{chr(34)}')} {cumulative}\n")
-    lines.append(f"{bucket}{_with(labels, 'le=' + chr(34) + '+Inf' + chr(34))} {point.count}\n")
-    lines.append(_sample(name + "_sum", labels, point.sum))
-    lines.append(_sample(name + "_count", labels, point.count))
+    head = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
+    # One string per series: the bucket lines share the head, the bound texts are precomputed.
+    cumulative = accumulate(point.bucket_counts)
+    buckets = [f"{head}{tail}{count}\n" for tail, count in zip(tails, cumulative, strict=False)]
+    buckets.append(f'{head}le="+Inf"}} {point.count}\n')
+    buckets.append(_sample(name + "_sum", labels, point.sum))
+    buckets.append(_sample(name + "_count", labels, point.count))
+    lines.append("".join(buckets))
 
 
 class PrometheusServer:
