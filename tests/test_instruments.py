@@ -256,3 +256,21 @@ def test_logging_of_drops_does_not_repeat(cap: Capture, caplog: pytest.LogCaptur
         cap.telemetry.orders.filled.add(-1, exchange="x")
     assert len([r for r in caplog.records if "negative" in r.getMessage()]) == 1
     assert cap.dropped(reason="negative") == 100
+
+
+def test_keys_named_like_builtins_do_not_break_generated_code() -> None:
+    """Catalog keys called ``type``, ``len``, ``int`` or ``float`` are plain keys to the generated methods."""
+    keys = tuple(Attribute(key, Free()) for key in ("type", "len", "int", "float"))
+    specs = [
+        InstrumentSpec("odd.count", Kind.COUNTER, "1", "Builtin-named keys.", keys),
+        InstrumentSpec("odd.sizes", Kind.HISTOGRAM, "1", "Builtin-named keys.", keys, buckets=(1.0, 2.0)),
+    ]
+    with capture(catalog=specs) as cap:
+        tel = cap.telemetry
+        for _ in range(2):
+            tel.odd.count.add(2, type="limit", len="3", int="x", float="y")
+            tel.odd.sizes.record(1.5, type="limit", len="3")
+            tel.odd.sizes.bind(type="market").record(0.5)
+        assert cap.value("odd.count", type="limit", len="3") == 4
+        assert cap.histogram("odd.sizes", type="limit").bucket_counts == (0, 2, 0)
+        assert cap.histogram("odd.sizes", type="market").count == 2

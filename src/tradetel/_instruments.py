@@ -102,8 +102,8 @@ def check_value(value: object, health: Health, name: str, *, non_negative: bool)
 # pass two comparisons (NaN and infinities fail them); anything else goes to
 # check_value, which converts, or drops and counts.
 _VALUE_CHECK = """\
-        _t = type(_value)
-        if (_t is not int and _t is not float) or not {low} <= _value <= _MAX:
+        _t = _type(_value)
+        if (_t is not _int and _t is not _float) or not {low} <= _value <= _MAX:
             _value = _check(_value)
             if _value is None:
                 return
@@ -119,7 +119,7 @@ def _make(_memo, _resolve, _slow, _check, _account, _M, _MAX, _agg_instrument{no
         _key = {key}
         try:
             _agg, {expected}_more = _memo[_key]
-        except (KeyError, TypeError):
+        except _MISSES:
             _resolve(_value, _key, None)
             return
 {recheck}\
@@ -138,6 +138,11 @@ def _make(_agg, _check, _overflowed, _on_overflow, _MAX, _agg_instrument):
 {write}\
     return {method}
 """
+
+
+# Builtins under underscore names: the generated parameters are catalog keys, and a key may be
+# called ``type`` or ``float``. KeyError is a memo miss, TypeError an unhashable attribute value.
+_NAMES = {"_type": type, "_int": int, "_float": float, "_MISSES": (KeyError, TypeError)}
 
 
 def _tuple_source(names: tuple[str, ...]) -> str:
@@ -172,7 +177,7 @@ def _unbound_factory(
         recheck=recheck,
         write=write,
     )
-    return compile_function(source, "_make", f"<tradetel-{method}>")
+    return compile_function(source, "_make", f"<tradetel-{method}>", _NAMES)
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,7 +189,7 @@ def _bound_factory(method: str, default: str, non_negative: bool, write: str) ->
         value_check=_VALUE_CHECK.format(low="0" if non_negative else "-_MAX"),
         write=write,
     )
-    return compile_function(source, "_make", f"<tradetel-bound-{method}>")
+    return compile_function(source, "_make", f"<tradetel-bound-{method}>", _NAMES)
 
 
 # --- handles --------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ _WRITE_HISTOGRAM = """\
 with _agg._lock:
     _counts = _agg._value
     if _counts is None:
-        _counts = _agg._value = [0] * (len(_agg._boundaries) + 1)
+        _counts = _agg._value = [0] * (_len(_agg._boundaries) + 1)
     _agg._sum += _value
     if _agg._record_min_max:
         if _value < _agg._min:
@@ -79,8 +79,13 @@ _WRITE_GENERIC = """\
 _agg.aggregate(_Measurement(_value, 0, _agg_instrument, None, None), False)
 """
 
-WRITE_GLOBALS: dict[str, Any] = {"_bisect": bisect_left, "_Measurement": Measurement}
-"""Names the write snippets need besides ``_agg``, ``_value`` and ``_agg_instrument``."""
+WRITE_GLOBALS: dict[str, Any] = {"_bisect": bisect_left, "_len": len, "_Measurement": Measurement}
+"""Names the write snippets need besides ``_agg``, ``_value`` and ``_agg_instrument``.
+
+Generated code names everything with a leading underscore, builtins included:
+its parameters are catalog attribute keys, which never start with one, so a
+key such as ``len`` or ``type`` cannot shadow what the code calls.
+"""
 
 
 def write_source(aggregation_class: type, indent: str) -> str:
@@ -96,9 +101,11 @@ def write_source(aggregation_class: type, indent: str) -> str:
     return "".join(indent + line + "\n" for line in source.splitlines())
 
 
-def compile_function(source: str, factory: str, filename: str) -> Callable[..., Any]:
-    """Compile ``source``, which defines the function ``factory``, with :data:`WRITE_GLOBALS` as globals."""
-    namespace: dict[str, Any] = dict(WRITE_GLOBALS)
+def compile_function(
+    source: str, factory: str, filename: str, names: dict[str, Any] | None = None
+) -> Callable[..., Any]:
+    """Compile ``source``, which defines the function ``factory``, with :data:`WRITE_GLOBALS` and ``names``."""
+    namespace: dict[str, Any] = {**WRITE_GLOBALS, **(names or {})}
     # The source is built from the fixed snippets above and catalog keys checked to be identifiers.
     exec(compile(source, filename, "exec"), namespace)
     made: Callable[..., Any] = namespace[factory]
