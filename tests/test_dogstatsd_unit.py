@@ -355,6 +355,16 @@ def test_unix_domain_socket_transport(unix_datagram_socket: tuple[socket.socket,
     assert "trading.orders.filled:4|c|#exchange:binance,symbol:BTC-USD,side:buy" in text
 
 
+def test_unixgram_url_selects_a_datagram_socket(unix_datagram_socket: tuple[socket.socket, str], cap: Capture) -> None:
+    """A unixgram:// URL (the datadog client's explicit datagram form) reaches the same socket."""
+    sock, path = unix_datagram_socket
+    exporter = DogStatsdExporter(DogStatsdSettings(url=f"unixgram://{path}"))
+    cap.telemetry.orders.filled.add(2, exchange="binance", symbol="BTC-USD", side="buy")
+    exporter.export(cap.telemetry.collect(), 1.0)
+    exporter.shutdown(1.0)
+    assert b"trading.orders.filled:2|c" in b"".join(_receive_all(sock))
+
+
 def test_unreachable_socket_is_counted_on_the_prometheus_endpoint() -> None:
     """A missing DogStatsD socket is counted in tradetel.export.failures, visible in the exposition."""
     with tradetel.configure(
