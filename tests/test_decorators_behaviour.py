@@ -654,6 +654,18 @@ def test_extractor_error_is_dropped_and_counted(cap: Capture) -> None:
     assert cap.dropped(reason="extractor_error") == 1
 
 
+def test_failing_argument_reader_never_stops_the_call(cap: Capture) -> None:
+    """A from_args callable that raises is counted as dropped; the function still runs and is recorded."""
+
+    @counted("orders.filled", telemetry=cap.telemetry, from_args={"symbol": lambda arguments: arguments["nope"]})
+    def fill(symbol: str) -> str:
+        return symbol
+
+    assert fill("BTC") == "BTC"
+    assert cap.series("orders.filled") == [({}, 1)]
+    assert cap.dropped(reason="extractor_error") == 1
+
+
 def test_extractor_error_raises_in_strict_mode_only_after_success(strict_cap: Capture) -> None:
     """Strict mode raises a typed error for a failing reader, but never hides the call's own exception."""
 

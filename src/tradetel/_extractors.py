@@ -284,8 +284,4 @@ def error_text(exc: BaseException) -> str:
 
 def error_type(exc: BaseException) -> str:
     """The exception folded to a canonical error type (:data:`tradetel.labels.ERROR_TYPE`): timeout, rate_limit..."""
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionError):
-        return "connection_error"
     return _ERROR_TYPE(error_text(exc))

@@ -276,9 +276,6 @@ class _Plan:
             _logger.warning("tradetel: %s: %s (%r)", subject, reason, detail)
 
 
-_CM_SIGNATURE = None
-
-
 class Instrumentation:
     """Base of every decorator: one object that decorates functions and serves as a context manager.
 
@@ -291,8 +288,6 @@ class Instrumentation:
     _name: ClassVar[str] = "instrumentation"
     _named_by_function: ClassVar[str | None] = None
     """An attribute key that defaults to the decorated function's name (``endpoint``, ``stage``)."""
-    _attr_roles: ClassVar[tuple[str, ...]] = ()
-    _value_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -319,7 +314,7 @@ class Instrumentation:
         self._cached: tuple[Telemetry | None, _Plan | None] | None = None
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        self._cm_site = _Site("<with>", self._site_static(None), _CM_SIGNATURE)
+        self._cm_site = _Site("<with>", self._site_static(None), None)
         self._handles_only = all(isinstance(instrument, Instrument) for instrument, _ in self._roles().values())
         if telemetry is not None:
             self._plan(telemetry)  # configuration errors surface here, at decoration time
@@ -427,7 +422,11 @@ class Instrumentation:
         if plan is None:
             return Call(None, site, site.static)
         if site.arg_getters or site.value_getters:
-            attributes, values = site.read_arguments(args, kwargs)
+            try:
+                attributes, values = site.read_arguments(args, kwargs)
+            except Exception as error:  # a from_args callable failed: record with the static attributes only
+                plan.problem(f"{self._name}.from_args", "extractor_error", error)
+                attributes, values = site.static, {}
             call = Call(plan, site, attributes)
             call.values = values
         else:
