@@ -128,6 +128,12 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
     # --- plain Python and DogStatsd -------------------------------------------------------------
     ns["counts"] = {"fills": 0}
     add("python.dict_increment", "reference", "plain dict increment", 'counts["fills"] += 1')
+
+    def plain() -> None:
+        pass
+
+    ns["plain"] = plain
+    add("python.empty_call", "reference", "empty function call", "plain()")
     from datadog.dogstatsd.base import DogStatsd
 
     statsd = DogStatsd(host="127.0.0.1", port=_udp_sink(stack), disable_buffering=False, disable_telemetry=True)
@@ -227,12 +233,7 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
         def decorated() -> None:
             pass
 
-        def plain() -> None:
-            pass
-
         ns["decorated"] = decorated
-        ns["plain"] = plain
-        add("python.empty_call", "reference", "empty function call", "plain()")
         add(
             "tradetel.decorated",
             "tradetel call site",

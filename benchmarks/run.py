@@ -177,12 +177,18 @@ def markdown(document: dict[str, Any]) -> str:
         label = row["label"].replace("|", "\\|")
         out.append(f"| {label} | {row['ratio']:.2f} | {low:.2f}-{high:.2f} | {row['ns_per_call']:.0f} | {target} |")
     if document["scrape"]:
-        out += ["", "| scrape | series | tradetel ms (collect) | prometheus_client ms | ratio | tradetel µs/series |"]
-        out.append("|---|---:|---:|---:|---:|---:|")
+        out += [
+            "",
+            "| scrape | series | tradetel ms (collect) | prometheus_client ms | ratio | tradetel µs/series "
+            "| stock OTel exporter µs/series |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for row in document["scrape"]:
+            stock = row.get("otel_prometheus_exporter_us_per_series")
             out.append(
                 f"| {row['kind']} | {row['series']:,} | {row['tradetel_ms']:.1f} ({row['tradetel_collect_ms']:.1f}) "
-                f"| {row['prometheus_client_ms']:.1f} | {row['ratio']:.2f} | {row['tradetel_us_per_series']:.1f} |"
+                f"| {row['prometheus_client_ms']:.1f} | {row['ratio']:.2f} | {row['tradetel_us_per_series']:.1f} "
+                f"| {'' if stock is None else f'{stock:.0f}'} |"
             )
     if document["memory"]:
         out += ["", "| bytes per series | tradetel | prometheus_client | OTel SDK, 1 reader |", "|---|---:|---:|---:|"]
