@@ -210,8 +210,18 @@ class Telemetry:
         for (name, key), normalizer in self._normalizers.items():
             count = normalizer.folded
             if count:
-                normalizer.folded = 0  # folded is a running count; move it into the counter
+                # folded is a running count; move it into the counter without losing concurrent folds
+                normalizer.folded -= count
                 folded.otel_instrument.add(count, {"instrument": name, "key": key})
+                self._health.log_once(
+                    name,
+                    "folded:" + key,
+                    "tradetel: label policy of %s folded values of attribute %r (fallback or truncation); "
+                    "counted in tradetel.attributes.folded",
+                    name,
+                    key,
+                    level=logging.INFO,
+                )
 
     def add_server(self, server: Any) -> None:
         """Hand a server (anything with ``close()``) to this object; it is closed on shutdown."""

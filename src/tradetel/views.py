@@ -34,7 +34,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 
 from .catalog import Attribute, Catalog, InstrumentSpec, Kind
 from .errors import ConfigurationError
-from .labels import LabelPolicy, policy_from_config
+from .labels import Categorize, LabelPolicy, policy_from_config
 
 __all__ = [
     "OVERFLOW_ATTRIBUTE",
@@ -223,4 +223,15 @@ def cardinality_markdown(catalog: Catalog, default_limit: int) -> str:
         keys = ", ".join(f"`{k}`" for k in spec.attribute_keys) or "—"
         worst = "unbounded" if bound is None else f"{bound:,}"
         out.append(f"| `{catalog.full_name(spec)}` | {keys} | {limit:,} | {worst} |")
+    categorisers: dict[Categorize, list[str]] = {}
+    for spec in catalog.values():
+        for attribute in spec.attributes:
+            if isinstance(attribute.policy, Categorize):
+                categorisers.setdefault(attribute.policy, []).append(f"`{attribute.key}` of `{spec.name}`")
+    for policy, users in categorisers.items():
+        out += ["", f"Categories of {', '.join(users)}, first match wins:", ""]
+        out += ["| category | keywords |", "|---|---|"]
+        for category, keywords in policy.rules:
+            out.append(f"| `{category}` | {_md(', '.join(keywords))} |")
+        out.append(f"| `{policy.fallback}` | anything else |")
     return "\n".join(out)
