@@ -372,13 +372,13 @@ def test_topn_demotion_between_memoised_calls_matches() -> None:
     _check_equivalent(sequence)
 
 
-def test_folds_of_memoised_values_are_counted_per_call() -> None:
-    """A memoised value that a cacheable policy folds is counted in attributes.folded on every call."""
+def test_folded_values_are_counted_per_call() -> None:
+    """A repeated value that a cacheable policy folds is counted in attributes.folded on every call."""
     sequence = [Step("fills", "call", 1, {"side": "hold", "venue": "a-very-long-venue"}) for _ in range(5)]
     _check_equivalent(sequence)
 
 
-def test_overflow_of_memoised_series_is_counted_per_call() -> None:
+def test_overflow_is_counted_per_call() -> None:
     """Calls that land in the overflow series are counted in cardinality.overflow on every call."""
     venues = [f"v{i}" for i in range(LIMIT + 3)]
     sequence = [Step("fills", "call", 1, {"venue": v}) for v in venues * 3]

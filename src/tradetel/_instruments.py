@@ -12,14 +12,15 @@ because a trading loop calls them on every tick. The generated method takes
 the entry's attribute keys as keyword-only parameters (no ``**kwargs`` dict
 to build and hash), checks ``int``/``float`` values with two comparisons,
 and finds the series in a per-handle memo keyed by the raw values tuple.
-The memo only stores calls whose values are all short ``str``; its entries
-carry what per-call semantics still need: stateful policies such as
-:class:`~tradetel.labels.TopN` (``cacheable = False``) are called on every
-call and their results compared with the memoised ones, folds of cacheable
-policies are re-counted, overflow is re-counted. Everything else (other
-value types, unknown keys, keys that are Python keywords) takes the plain
-path: normalise, look up, write. Both paths end in the same aggregation
-update, so the exported data cannot tell them apart.
+The memo only stores calls whose values are all short ``str`` and that
+neither folded a value nor landed in the overflow series, so a flood of junk
+values cannot fill it and folds and overflow are still counted on every
+call. Stateful policies such as :class:`~tradetel.labels.TopN`
+(``cacheable = False``) are called on every call and their results compared
+with the memoised ones. Everything else (other value types, unknown keys,
+keys that are Python keywords) takes the plain path: normalise, look up,
+write. Both paths end in the same aggregation update, so the exported data
+cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ _VALUE_CHECK = """\
 """
 
 _UNBOUND_SOURCE = """\
-def _make(_memo, _resolve, _slow, _check, _account, _M, _MAX, _agg_instrument{normalizers}):
+def _make(_memo, _resolve, _slow, _check, _M, _MAX, _agg_instrument{normalizers}):
     def {method}(_value{default}, /, {params}**_extra):
 {value_check}\
         if _extra:
@@ -118,13 +119,11 @@ def _make(_memo, _resolve, _slow, _check, _account, _M, _MAX, _agg_instrument{no
             return
         _key = {key}
         try:
-            _agg, {expected}_more = _memo[_key]
+            {entry} = _memo[_key]
         except _MISSES:
             _resolve(_value, _key, None)
             return
 {recheck}\
-        if _more is not None:
-            _account(_more)
 {write}\
     return {method}
 """
@@ -173,7 +172,7 @@ def _unbound_factory(
         params="*, " + "".join(f"{p}=_M, " for p in params) if params else "",
         value_check=_VALUE_CHECK.format(low="0" if non_negative else "-_MAX"),
         key=_tuple_source(params),
-        expected="".join(e + ", " for e in expected),
+        entry=", ".join(("_agg", *expected)),
         recheck=recheck,
         write=write,
     )
@@ -256,7 +255,6 @@ class Instrument:
             self._resolve,
             self._slow,
             self._check,
-            self._account,
             _MISSING,
             _MAX_ABS,
             store.instrument,
@@ -271,23 +269,18 @@ class Instrument:
     def _check(self, value: object) -> float | int | None:
         return check_value(value, self._health, self.name, non_negative=self._non_negative)
 
-    def _account(self, more: tuple[tuple[Normalizer, ...], bool]) -> None:
-        """Per-call bookkeeping a memoised series still owes: folds of cacheable policies, overflow."""
-        folders, overflow = more
-        for normalize in folders:
-            normalize.folded += 1
-        if overflow:
-            self._health.overflow(self.name)
-
-    def _resolve(self, value: float | int, raw_values: tuple[Any, ...], stateful: tuple[str, ...] | None) -> None:
-        """Normalise, record, and memoise the series when every value is a short ``str``.
+    def _resolve(self, value: float | int, raw_values: tuple[Any, ...], stateful: tuple[Any, ...] | None) -> None:
+        """Normalise and record; memoise the series when that is safe and cheap to keep.
 
         ``stateful`` holds the results the generated method already got from the
-        stateful policies for this call, so that they are not called twice.
+        stateful policies when they disagreed with the memo, so that they are not
+        called twice. Not memoised: values other than short ``str``; calls where
+        a policy folded a value (a flood of junk must not fill the memo, and the
+        policy counts its folds itself on every call); calls into the overflow
+        series; and a recheck that disagreed (it is resolved afresh next time).
         """
         attributes: dict[str, str] = {}
-        memoisable = True
-        folders: list[Normalizer] = []
+        memoise = stateful is None
         results: list[Any] = []
         for (key, normalize, slot), raw in zip(self._plan, raw_values, strict=True):
             if raw is _MISSING:
@@ -295,27 +288,29 @@ class Instrument:
                     results.append(_MISSING)
                 continue
             if type(raw) is not str or len(raw) > _MEMO_MAX_TEXT:
-                memoisable = False
-            if slot >= 0:
-                text = stateful[slot] if stateful is not None else normalize(raw)
-                results.append(text)
+                memoise = False
+            if stateful is not None and slot >= 0:
+                text = stateful[slot]
             else:
                 before = normalize.folded
                 text = normalize(raw)
                 if normalize.folded != before:
-                    folders.append(normalize)
+                    memoise = False
+            if slot >= 0:
+                results.append(text)
             attributes[key] = text
         store = self._store
-        aggregation = store.aggregation(attributes, cache=not memoisable)
-        overflow = store.is_overflow(aggregation)
-        if overflow:
+        aggregation = store.aggregation(attributes, cache=not memoise)
+        if store.is_overflow(aggregation):
             self._health.overflow(self.name)
-        if memoisable:
-            memo = self._memo
+            memoise = False
+        memo = self._memo
+        if memoise:
             if len(memo) >= self._max_memo:
                 memo.clear()  # bounded under a flood of distinct values; hot series come back at once
-            more = (tuple(folders), overflow) if folders or overflow else None
-            memo[raw_values] = (aggregation, *results, more)
+            memo[raw_values] = (aggregation, *results) if results else aggregation
+        elif stateful is not None:
+            memo.pop(raw_values, None)
         store.write(aggregation, value)
 
     def _slow(self, value: float | int, raw_values: tuple[Any, ...], extra: dict[str, object]) -> None:
