@@ -274,3 +274,26 @@ def test_keys_named_like_builtins_do_not_break_generated_code() -> None:
         assert cap.value("odd.count", type="limit", len="3") == 4
         assert cap.histogram("odd.sizes", type="limit").bucket_counts == (0, 2, 0)
         assert cap.histogram("odd.sizes", type="market").count == 2
+
+
+def test_tracebacks_through_generated_methods_are_readable() -> None:
+    """A failing policy's traceback shows the generated source lines and no memo-miss KeyError as context."""
+    import traceback
+
+    class Failing:
+        folded = 0
+        cacheable = True
+
+        def __call__(self, value: object) -> str:
+            raise RuntimeError("policy bug")
+
+    class Policy:
+        def build(self) -> Failing:
+            return Failing()
+
+    spec = InstrumentSpec("odd.failing", Kind.COUNTER, "1", "A failing policy.", (Attribute("key", Policy()),))
+    with capture(catalog=[spec]) as cap, pytest.raises(RuntimeError) as raised:
+        cap.telemetry.odd.failing.add(1, key="v")
+    text = "".join(traceback.format_exception(raised.value))
+    assert "_resolve(_value, _key, None)" in text
+    assert "KeyError" not in text

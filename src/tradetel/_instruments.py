@@ -121,6 +121,8 @@ def _make(_memo, _resolve, _slow, _check, _M, _MAX, _agg_instrument{normalizers}
         try:
             {entry} = _memo[_key]
         except _MISSES:
+            _agg = None
+        if _agg is None:  # outside the except block: a failing policy must not show a KeyError as its context
             _resolve(_value, _key, None)
             return
 {recheck}\

@@ -23,6 +23,8 @@ disables instruments.
 
 from __future__ import annotations
 
+import itertools
+import linecache
 from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
@@ -101,11 +103,20 @@ def write_source(aggregation_class: type, indent: str) -> str:
     return "".join(indent + line + "\n" for line in source.splitlines())
 
 
+_COMPILED = itertools.count(1)
+
+
 def compile_function(
     source: str, factory: str, filename: str, names: dict[str, Any] | None = None
 ) -> Callable[..., Any]:
-    """Compile ``source``, which defines the function ``factory``, with :data:`WRITE_GLOBALS` and ``names``."""
+    """Compile ``source``, which defines the function ``factory``, with :data:`WRITE_GLOBALS` and ``names``.
+
+    The source is registered with :mod:`linecache` under a unique ``<...>`` name,
+    so tracebacks through generated code show its lines.
+    """
     namespace: dict[str, Any] = {**WRITE_GLOBALS, **(names or {})}
+    filename = f"{filename[:-1]}-{next(_COMPILED)}>" if filename.endswith(">") else filename
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     # The source is built from the fixed snippets above and catalog keys checked to be identifiers.
     exec(compile(source, filename, "exec"), namespace)
     made: Callable[..., Any] = namespace[factory]
