@@ -502,6 +502,20 @@ def test_top_n_rejects_bad_specs(kwargs: dict[str, object], setting: str) -> Non
 
 # --- shared properties -------------------------------------------------------------------------------
 
+
+class Venue(enum.StrEnum):
+    BINANCE = "binance"
+
+
+@pytest.mark.parametrize("policy", [Free(), TopN(n=5)], ids=lambda p: type(p).__name__)
+def test_str_subclasses_become_plain_strings(policy: Free) -> None:
+    """A StrEnum value is recorded as a plain str, so that it and the same text share one series."""
+    normalize = policy.build()
+    result = normalize(Venue.BINANCE)
+    assert type(result) is str
+    assert result == normalize("binance") == "binance"
+
+
 ALL_POLICIES = [
     Free(),
     SIDE,

@@ -77,8 +77,12 @@ class LabelPolicy(Protocol):
 
 def to_text(value: object, max_length: int = 64) -> str:
     """Render any attribute value as a printable string of at most ``max_length`` characters."""
-    if isinstance(value, str):
+    if type(value) is str:
         text = value
+    elif isinstance(value, str):
+        # A StrEnum member must become a plain str: the SDK keys series by value *and* type, so
+        # Side.BUY and "buy" would otherwise be two series with the same labels.
+        text = str.__str__(value)
     elif isinstance(value, bool):
         text = "true" if value else "false"
     elif value is None:
