@@ -12,12 +12,13 @@ import tradetel
 pytestmark = pytest.mark.integration
 
 
-def _dogstatsd(port: int, service: str, mode: str = "statsd") -> tradetel.Telemetry:
+def _dogstatsd(port: int, service: str, mode: str = "statsd", **more: str) -> tradetel.Telemetry:
     env = {
         "DD_AGENT_HOST": "127.0.0.1",
         "DD_DOGSTATSD_PORT": str(port),
         "TRADETEL_DOGSTATSD_MODE": mode,
         "OTEL_SERVICE_NAME": service,
+        **more,
     }
     return tradetel.configure(exporters="dogstatsd", export_interval=3600, env=env)
 
@@ -27,6 +28,52 @@ def _send_workload(tel: tradetel.Telemetry, workload: Any) -> None:
     tel.force_flush()
     workload.record(tel, 2)
     tel.force_flush()
+
+
+# --- the collector's statsd receiver --------------------------------------------------------------
+
+
+def test_collector_statsd_receiver_gives_exact_totals_tags_and_buckets(
+    collector: Callable[..., Any],
+    collector_env: Callable[..., dict[str, str]],
+    prometheus_server: Callable[..., Any],
+    workload: Any,
+) -> None:
+    """Statsd mode into agent.yaml's statsd receiver, read through its Prometheus exporter by a real Prometheus.
+
+    Names, tags (with a `:` inside a value), counter totals and gauges (a negative one too) are exact; the
+    histogram's count is exact from the weighted `d` lines and from `.count`, its sum exact from `.sum`, and
+    its median and 90th percentile fall in the buckets of the true ones.
+    """
+    env = collector_env()
+    otel = collector("agent.yaml", env)
+    prom = prometheus_server({"agent": otel.metrics_url})
+    dd = {"DD_ENV": "paper", "DD_VERSION": "1.4.0"}
+    with _dogstatsd(int(env["STATSD_PORT"]), "dsd-bot", **dd) as tel:
+        _send_workload(tel, workload)
+        workload.wait_for_totals(prom, "agent")
+        tel.orders.filled.add(1, exchange="binance", symbol="BTC/USDT:USDT", side="sell")
+        tel.account.equity.set(-12.5, account="hedge")
+        tel.force_flush()
+        prom.wait_for_value('trading_account_equity{account="hedge"}', -12.5)
+
+    unified = {"env": "paper", "service": "dsd-bot", "version": "1.4.0"}
+    (labels,) = prom.labels('trading_orders_filled_total{exchange="binance",symbol="BTC-USD"}')
+    assert {k: labels[k] for k in ("exchange", "symbol", "side", "metric_type", *unified)} == {
+        "exchange": "binance",
+        "symbol": "BTC-USD",
+        "side": "buy",
+        "metric_type": "counter",
+        **unified,
+    }
+    assert prom.value('trading_orders_filled_total{symbol="BTC/USDT:USDT"}') == 1
+
+    selector = '{job="agent",exchange="binance",stage="ack"}'
+    assert prom.value(f"trading_orders_latency_count_total{selector}") == workload.latency_count
+    assert prom.value(f"trading_orders_latency_sum_total{selector}") == pytest.approx(workload.latency_sum, rel=1e-9)
+    workload.check_classic_histogram(prom, "agent", "trading_orders_latency", exact_sum=False)
+    p90 = prom.value(f"histogram_quantile(0.9, sum by (le) (trading_orders_latency_bucket{selector}))")
+    assert 2.5 < p90 <= 5.0  # the true 90th percentile, 3.0 s, is in tradetel's bucket (2.5, 5]
 
 
 # --- Etsy statsd ----------------------------------------------------------------------------------
