@@ -29,6 +29,17 @@ def _otlp(protocol: str, port: int, *, temporality: str = "cumulative", **env: s
     return tradetel.configure(exporters=["prometheus", "otlp"], prometheus_port=0, export_interval=3600, env=settings)
 
 
+def _dogstatsd_bot(port: int) -> tradetel.Telemetry:
+    """A bot sending DogStatsD (statsd mode) under the namespace `dsd`, apart from the OTLP bot's series."""
+    env = {
+        "DD_AGENT_HOST": "127.0.0.1",
+        "DD_DOGSTATSD_PORT": str(port),
+        "TRADETEL_DOGSTATSD_MODE": "statsd",
+        "TRADETEL_NAMESPACE": "dsd",
+    }
+    return tradetel.configure(exporters="dogstatsd", export_interval=3600, env=env)
+
+
 def _send_workload(tel: tradetel.Telemetry, workload: Any) -> None:
     workload.record(tel, 1)
     tel.force_flush()
@@ -88,15 +99,9 @@ def test_agent_takes_otlp_and_dogstatsd_at_once(
     env = collector_env()
     otel = collector("agent.yaml", env, wait_ports=[int(env["OTLP_HTTP_PORT"])])
     prom = prometheus_server({"agent": otel.metrics_url})
-    statsd_env = {
-        "DD_AGENT_HOST": "127.0.0.1",
-        "DD_DOGSTATSD_PORT": env["STATSD_PORT"],
-        "TRADETEL_DOGSTATSD_MODE": "statsd",
-        "TRADETEL_NAMESPACE": "dsd",
-    }
     with (
         _otlp("http/protobuf", int(env["OTLP_HTTP_PORT"]), TRADETEL_NAMESPACE="otlp") as via_otlp,
-        tradetel.configure(exporters="dogstatsd", export_interval=3600, env=statsd_env) as via_statsd,
+        _dogstatsd_bot(int(env["STATSD_PORT"])) as via_statsd,
     ):
         _send_workload(via_otlp, workload)
         _send_workload(via_statsd, workload)
@@ -127,15 +132,9 @@ def test_datadog_variant_posts_tradetel_metrics_to_the_intake(
         DD_HOSTNAME="tradetel-test",
     )
     collector("datadog.yaml", env, distribution="datadog", wait_ports=[int(env["OTLP_GRPC_PORT"])])
-    statsd_env = {
-        "DD_AGENT_HOST": "127.0.0.1",
-        "DD_DOGSTATSD_PORT": env["STATSD_PORT"],
-        "TRADETEL_DOGSTATSD_MODE": "statsd",
-        "TRADETEL_NAMESPACE": "dsd",
-    }
     with (
         _otlp("grpc", int(env["OTLP_GRPC_PORT"])) as via_otlp,
-        tradetel.configure(exporters="dogstatsd", export_interval=3600, env=statsd_env) as via_statsd,
+        _dogstatsd_bot(int(env["STATSD_PORT"])) as via_statsd,
     ):
         _send_workload(via_otlp, workload)
         _send_workload(via_statsd, workload)
