@@ -17,7 +17,6 @@ from opentelemetry.sdk.metrics.export import (
     Metric,
     MetricExportResult,
     MetricsData,
-    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
     Sum,
