@@ -58,24 +58,27 @@ def test_every_shipped_config_passes_validate() -> None:
 
 
 @pytest.mark.parametrize(
-    ("protocol", "temporality"), [("grpc", "cumulative"), ("http/protobuf", "delta")], ids=["grpc", "http-delta"]
+    ("protocol", "temporality", "compression"),
+    [("grpc", "cumulative", "none"), ("http/protobuf", "delta", "gzip")],
+    ids=["grpc", "http-delta-gzip"],
 )
 def test_gateway_shows_the_same_totals_as_tradetel(
     protocol: str,
     temporality: str,
+    compression: str,
     collector: Callable[..., Any],
     collector_env: Callable[..., dict[str, str]],
     prometheus_server: Callable[..., Any],
     workload: Any,
 ) -> None:
-    """gateway.yaml receives OTLP (gRPC, or HTTP with delta temporality); Prometheus reads the recorded totals.
+    """gateway.yaml receives OTLP (gRPC, or gzip HTTP with delta temporality); Prometheus reads the recorded totals.
 
     The same Prometheus scrapes the bot's own endpoint, so both paths are checked against the same numbers.
     """
     env = collector_env()
     otel = collector("gateway.yaml", env, wait_ports=[int(env["OTLP_GRPC_PORT"]), int(env["OTLP_HTTP_PORT"])])
     port = int(env["OTLP_GRPC_PORT" if protocol == "grpc" else "OTLP_HTTP_PORT"])
-    with _otlp(protocol, port, temporality=temporality) as tel:
+    with _otlp(protocol, port, temporality=temporality, OTEL_EXPORTER_OTLP_COMPRESSION=compression) as tel:
         assert tel.prometheus_url is not None
         prom = prometheus_server({"gateway": otel.metrics_url, "bot": tel.prometheus_url})
         _send_workload(tel, workload)
