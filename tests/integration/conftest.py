@@ -535,12 +535,16 @@ class EtsyStatsd:
 
 
 @pytest.fixture(scope="session")
-def etsy_statsd_package(request: pytest.FixtureRequest) -> Path:
-    """The npm ``statsd`` package, installed once into the pytest cache folder (ignored by git)."""
+def etsy_statsd_package(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The npm ``statsd`` package, installed once into the pytest cache folder (ignored by git).
+
+    Without the cache plugin (``-p no:cacheprovider``) it is installed into a temporary folder instead.
+    """
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
         pytest.fail("node and npm are needed for the Etsy statsd daemon (Debian packages nodejs and npm)")
-    prefix = Path(request.config.cache.mkdir("etsy-statsd"))
+    cache = getattr(request.config, "cache", None)
+    prefix = Path(cache.mkdir("etsy-statsd")) if cache is not None else tmp_path_factory.mktemp("etsy-statsd")
     stats = prefix / "node_modules" / "statsd" / "stats.js"
     if not stats.exists():
         result = subprocess.run(
