@@ -9,6 +9,8 @@ import urllib.request
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -17,6 +19,7 @@ from opentelemetry.sdk.metrics.export import (
     Metric,
     MetricExportResult,
     MetricsData,
+    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
     Sum,
@@ -127,6 +130,28 @@ def test_histogram_reset_sends_the_new_cumulative_value() -> None:
         (point,) = _points(converter.convert(_cumulative_histogram(count, start)), "h")
         counts.append(point.count)
     assert counts == [5, 2, 3, 4]
+
+
+def _cumulative_sum(value: int, start: int, time: int) -> MetricsData:
+    point = NumberDataPoint({"side": "buy"}, start, time, value)
+    metric = Metric("c", "", "1", Sum([point], AggregationTemporality.CUMULATIVE, is_monotonic=True))
+    scope = ScopeMetrics(InstrumentationScope("x"), [metric], "")
+    return MetricsData([ResourceMetrics(Resource({}), [scope], "")])
+
+
+@given(st.lists(st.tuples(st.integers(0, 1000), st.booleans()), min_size=1, max_size=30))
+def test_deltas_add_up_to_everything_recorded_across_restarts(steps: list[tuple[int, bool]]) -> None:
+    """Whatever the increments and restarts (new start time, value from zero), the deltas sum to all increments."""
+    converter = TemporalityConverter("delta")
+    start, value, sent = 1, 0, 0
+    for now, (increment, restart) in enumerate(steps, start=2):
+        if restart:
+            start, value = now, 0
+        value += increment
+        for point in _points(converter.convert(_cumulative_sum(value, start, now)), "c"):
+            assert point.value >= 0
+            sent += point.value
+    assert sent == sum(increment for increment, _ in steps)
 
 
 def test_lowmemory_keeps_observable_counters_cumulative() -> None:
