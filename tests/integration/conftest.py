@@ -39,10 +39,17 @@ STARTUP_TIMEOUT = 60.0
 
 
 def pick_free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (also free for UDP in practice)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on right now, for TCP and for UDP (statsd ports are UDP)."""
+    for _ in range(50):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both TCP and UDP on 127.0.0.1")
 
 
 @pytest.fixture
