@@ -23,3 +23,10 @@ def test_configuration_reference_is_current() -> None:
     assert match is not None
     assert match.group(1) == settings_markdown()
 
+
+def test_doc_links_resolve() -> None:
+    """Every relative link between the docs and the README points at a file that exists."""
+    root = DOCS.parent
+    for page in [root / "README.md", *DOCS.rglob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
