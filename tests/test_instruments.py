@@ -277,7 +277,7 @@ def test_keys_named_like_builtins_do_not_break_generated_code() -> None:
 
 
 def test_tracebacks_through_generated_methods_are_readable() -> None:
-    """A failing policy's traceback shows the generated source lines and no memo-miss KeyError as context."""
+    """In strict mode a failing policy's traceback shows the generated lines and its error, no memo-miss KeyError."""
     import traceback
 
     class Failing:
@@ -292,8 +292,9 @@ def test_tracebacks_through_generated_methods_are_readable() -> None:
             return Failing()
 
     spec = InstrumentSpec("odd.failing", Kind.COUNTER, "1", "A failing policy.", (Attribute("key", Policy()),))
-    with capture(catalog=[spec]) as cap, pytest.raises(RuntimeError) as raised:
+    with capture(catalog=[spec], strict=True) as cap, pytest.raises(InvalidAttributeError) as raised:
         cap.telemetry.odd.failing.add(1, key="v")
     text = "".join(traceback.format_exception(raised.value))
     assert "_resolve(_value, _key, None)" in text
+    assert "RuntimeError: policy bug" in text
     assert "KeyError" not in text

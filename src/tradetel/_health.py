@@ -2,7 +2,9 @@
 
 Problems on the hot path are counted in tradetel's self-metrics and logged
 once per (instrument, reason) so that a bad call inside a tight loop cannot
-flood the log. In strict mode the caller gets a typed error instead.
+flood the log; at most :data:`MAX_LOGGED` distinct pairs are remembered, so a
+flood of distinct unknown keys cannot grow memory or the log either. In strict
+mode the caller gets a typed error instead.
 """
 
 from __future__ import annotations
@@ -18,11 +20,23 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger("tradetel")
 
+MAX_LOGGED = 1000
+"""Distinct (subject, reason) pairs logged per Health; later ones are only counted."""
+
 
 class Health:
     """Counts and logs (once) what tradetel had to drop, fold or failed to export."""
 
-    __slots__ = ("_dropped", "_export_failures", "_lock", "_logged", "_overflow", "_unknown_keys", "strict")
+    __slots__ = (
+        "_dropped",
+        "_export_failures",
+        "_lock",
+        "_logged",
+        "_overflow",
+        "_saturated",
+        "_unknown_keys",
+        "strict",
+    )
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
@@ -31,6 +45,7 @@ class Health:
         self._export_failures: Counter | None = None
         self._overflow: Counter | None = None
         self._logged: set[tuple[str, str]] = set()
+        self._saturated = False
         self._lock = threading.Lock()
 
     def bind(self, dropped: Counter, unknown_keys: Counter, export_failures: Counter, overflow: Counter) -> None:
@@ -57,7 +72,17 @@ class Health:
         with self._lock:
             if key in self._logged:
                 return
-            self._logged.add(key)
+            if len(self._logged) >= MAX_LOGGED:
+                if self._saturated:
+                    return
+                self._saturated = True
+                full = True
+            else:
+                self._logged.add(key)
+                full = False
+        if full:
+            _logger.warning("tradetel: %d distinct problems logged; further ones are only counted", MAX_LOGGED)
+            return
         _logger.log(level, message + " (logged once per %s and reason)", *args, subject)
 
     def drop(self, instrument: str, reason: str, value: object) -> None:
@@ -87,6 +112,22 @@ class Health:
             ", ".join(allowed) or "(none)",
         )
 
+    def invalid_attribute(
+        self, instrument: str, key: str, value: object, error: BaseException, *, count: bool = True
+    ) -> None:
+        """An attribute value could not be rendered as text: the measurement is dropped (raised in strict mode).
+
+        ``count=False`` for ``bind()``, which records nothing itself: its measurements are counted.
+        Neither the value nor the error message is logged: rendering the value is what failed, and the
+        message may quote it. Their types are enough to find the call.
+        """
+        detail = f"attribute {key!r}: its {_type_name(value)} value cannot be rendered as text ({_type_name(error)})"
+        if self.strict:
+            raise InvalidAttributeError(instrument, "invalid_attribute", detail)
+        if count and self._dropped is not None:
+            self._dropped.add(1, {"instrument": instrument, "reason": "invalid_attribute"})
+        self.log_once(instrument, "invalid_attribute", "tradetel dropped a measurement of %s: %s", instrument, detail)
+
     def export_failed(self, exporter: str, reason: str, detail: str) -> None:
         """An export attempt failed; never raised, counted per exporter."""
         if self._export_failures is not None:
@@ -94,6 +135,14 @@ class Health:
         self.log_once("exporter " + exporter, reason, "tradetel export to %s failed: %s", exporter, detail)
 
 
+def _type_name(value: object) -> str:
+    return type(value).__qualname__
+
+
 def _short(value: object) -> str:
-    text = repr(value)
+    """A short repr for a log line; never raises (a repr may fail, an int may be too long to print)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{_type_name(value)} without a usable repr>"
     return text if len(text) <= 60 else text[:57] + "..."

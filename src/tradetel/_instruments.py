@@ -80,13 +80,25 @@ def check_value(value: object, health: Health, name: str, *, non_negative: bool)
         return None
     else:
         # numpy scalars, Fraction, Decimal, int/float subclasses
+        if isinstance(value, Decimal) and value.is_nan():  # float() refuses a signalling NaN
+            health.drop(name, "nan", value)
+            return None
         try:
             number = float(value)
+        except OverflowError:  # a Fraction or int subclass beyond float
+            health.drop(name, "too_large", value)
+            return None
         except (ArithmeticError, ValueError, TypeError):
             health.drop(name, "wrong_type", value)
             return None
         if not math.isfinite(number):
-            health.drop(name, "nan" if number != number else "infinite", value)
+            if number != number:
+                reason = "nan"
+            elif isinstance(value, Decimal) and value.is_finite():
+                reason = "too_large"  # a finite Decimal beyond float converts to inf
+            else:
+                reason = "infinite"
+            health.drop(name, reason, value)
             return None
     if number > _MAX_ABS or number < -_MAX_ABS:
         health.drop(name, "too_large", value)
@@ -120,7 +132,7 @@ def _make(_memo, _resolve, _slow, _check, _M, _MAX, _agg_instrument{normalizers}
         _key = {key}
         try:
             {entry} = _memo[_key]
-        except _MISSES:
+        except _ANY_ERROR:  # a miss, an unhashable value, or a value whose __hash__/__eq__ fails
             _agg = None
         if _agg is None:  # outside the except block: a failing policy must not show a KeyError as its context
             _resolve(_value, _key, None)
@@ -142,8 +154,8 @@ def _make(_agg, _check, _overflowed, _on_overflow, _MAX, _agg_instrument):
 
 
 # Builtins under underscore names: the generated parameters are catalog keys, and a key may be
-# called ``type`` or ``float``. KeyError is a memo miss, TypeError an unhashable attribute value.
-_NAMES = {"_type": type, "_int": int, "_float": float, "_MISSES": (KeyError, TypeError)}
+# called ``type`` or ``float``.
+_NAMES = {"_type": type, "_int": int, "_float": float, "_ANY_ERROR": Exception}
 
 
 def _tuple_source(names: tuple[str, ...]) -> str:
@@ -160,9 +172,14 @@ def _unbound_factory(
     results = tuple(f"_r{i}" for i in range(len(stateful)))
     expected = tuple(f"_e{i}" for i in range(len(stateful)))
     recheck = "".join(
-        f"        _r{i} = _M if {params[p]} is _M else _n{i}({params[p]})\n" for i, p in enumerate(stateful)
+        f"            _r{i} = _M if {params[p]} is _M else _n{i}({params[p]})\n" for i, p in enumerate(stateful)
     )
     if stateful:
+        # A policy that fails here goes through _resolve, which drops and counts the call.
+        recheck = (
+            f"        try:\n{recheck}        except _ANY_ERROR:\n"
+            "            _resolve(_value, _key, None)\n            return\n"
+        )
         differs = " or ".join(f"{r} != {e}" for r, e in zip(results, expected, strict=True))
         recheck += (
             f"        if {differs}:\n            _resolve(_value, _key, {_tuple_source(results)})\n            return\n"
@@ -295,7 +312,11 @@ class Instrument:
                 text = stateful[slot]
             else:
                 before = normalize.folded
-                text = normalize(raw)
+                try:
+                    text = normalize(raw)
+                except Exception as error:  # a __str__ that raises, an int too long to print, a failing policy
+                    self._health.invalid_attribute(self.name, key, raw, error)
+                    return
                 if normalize.folded != before:
                     memoise = False
             if slot >= 0:
@@ -321,7 +342,9 @@ class Instrument:
             key: raw for (key, _, _), raw in zip(self._plan, raw_values, strict=True) if raw is not _MISSING
         }
         raw.update(extra)
-        self._record(value, self.attributes(raw))
+        attributes = self.attributes(raw)
+        if attributes is not None:
+            self._record(value, attributes)
 
     def _record(self, value: float | int, attributes: dict[str, str]) -> None:
         store = self._store
@@ -332,9 +355,16 @@ class Instrument:
 
     # --- public ------------------------------------------------------------------------------------
 
-    def bind(self, **attributes: object) -> BoundSeries:
-        """A series handle with these attributes resolved and checked once."""
-        return _BOUND_TYPES[self._method](self, self.attributes(attributes))
+    def bind(self, /, **attributes: object) -> BoundSeries:
+        """A series handle with these attributes resolved and checked once.
+
+        If a value cannot be rendered as text, every measurement through the handle is dropped
+        as ``invalid_attribute`` (strict mode raises here instead).
+        """
+        resolved = self._attributes(attributes, count=False)  # each measurement through it is counted instead
+        if resolved is None:
+            return _InvalidSeries(self)
+        return _BOUND_TYPES[self._method](self, resolved)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} keys={list(self._keys)}>"
@@ -344,16 +374,26 @@ class Instrument:
         """The underlying OpenTelemetry instrument on the Meter."""
         return self._otel
 
-    def attributes(self, raw: Mapping[str, object]) -> dict[str, str]:
+    def attributes(self, raw: Mapping[str, object]) -> dict[str, str] | None:
         """Apply the catalog's key allow-list and value policies to ``raw`` attributes, in catalog order.
 
-        Catalog order makes a series export the same tag order whichever call created it.
+        Catalog order makes a series export the same tag order whichever call created it. Unknown
+        keys are left out and counted. ``None`` when a value cannot be rendered as text: the
+        measurement is to be dropped, and was counted as ``invalid_attribute`` (strict mode raises).
         """
+        return self._attributes(raw, count=True)
+
+    def _attributes(self, raw: Mapping[str, object], *, count: bool) -> dict[str, str] | None:
         normalizers = self._normalizers
         out: dict[str, str] = {}
         for key, normalize in normalizers.items():
             if key in raw:
-                out[key] = normalize(raw[key])
+                value = raw[key]
+                try:
+                    out[key] = normalize(value)
+                except Exception as error:  # a __str__ that raises, an int too long to print, a failing policy
+                    self._health.invalid_attribute(self.name, key, value, error, count=count)
+                    return None
         if len(out) != len(raw):
             for key in raw:
                 if key not in normalizers:
@@ -423,7 +463,7 @@ class Histogram(Instrument):
     _doc = "Record ``value`` into the distribution of the series of these attributes."
 
     @contextmanager
-    def time(self, **attributes: object) -> Iterator[None]:
+    def time(self, /, **attributes: object) -> Iterator[None]:
         """Record the duration of the ``with`` block in seconds (``perf_counter``), even if it raises."""
         start = perf_counter()
         try:
@@ -484,6 +524,40 @@ class BoundSeries:
     def record(self, value: float, /) -> None:
         """Histograms: record one value."""
         self._health.drop(self._name, "wrong_method", "record")
+
+
+class _InvalidSeries(BoundSeries):
+    """What ``bind()`` returns when an attribute value cannot be rendered: every measurement is dropped.
+
+    The value is still checked first, so a call is counted under the same reason as an unbound call
+    with the same value and attributes would be.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, instrument: Instrument) -> None:  # no series: nothing is ever recorded
+        self._instrument = instrument
+        self._attributes = {}
+        self._health = instrument._health
+        self._name = instrument.name
+
+    def _drop(self, method: str, value: object) -> None:
+        if method != self._instrument._method:
+            self._health.drop(self._name, "wrong_method", method)
+        elif self._instrument._check(value) is not None:
+            self._health.drop(self._name, "invalid_attribute", value)
+
+    def add(self, amount: float = 1, /) -> None:
+        """Dropped: the bound attributes are unusable."""
+        self._drop("add", amount)
+
+    def set(self, value: float, /) -> None:
+        """Dropped: the bound attributes are unusable."""
+        self._drop("set", value)
+
+    def record(self, value: float, /) -> None:
+        """Dropped: the bound attributes are unusable."""
+        self._drop("record", value)
 
 
 class _BoundAdd(BoundSeries):

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import hmac
 import math
 import os
 import tomllib
@@ -36,6 +37,7 @@ __all__ = [
     "DogStatsdSettings",
     "OtlpSettings",
     "PrometheusSettings",
+    "Secret",
     "Settings",
     "load_settings",
 ]
@@ -73,13 +75,49 @@ class _Secret(Mapping[str, str]):
     __hash__ = None  # type: ignore[assignment]
 
 
+class Secret:
+    """A secret string (a password): its ``repr`` and ``str`` never show it; :meth:`reveal` does.
+
+    Example::
+
+        >>> password = Secret("hunter2")
+        >>> password, password.reveal()
+        ('<redacted>', 'hunter2')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the code that must use it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
+
+    def __str__(self) -> str:
+        return "<redacted>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrometheusSettings:
-    """Where the Prometheus ``/metrics`` endpoint listens."""
+    """Where the Prometheus ``/metrics`` endpoint listens, and how it is protected (TLS, basic auth)."""
 
     host: str = "127.0.0.1"
     port: int = 9464
     path: str = "/metrics"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    basic_auth_username: str | None = None
+    basic_auth_password: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,7 +313,7 @@ def _url(raw: object) -> str:
 def _dogstatsd_url(raw: object) -> str:
     value = _text(raw)
     parts = urlsplit(value)
-    if parts.scheme == "unix" and parts.path:
+    if parts.scheme in ("unix", "unixgram", "unixstream") and parts.path:
         return value
     if parts.scheme == "udp" and parts.hostname:
         try:
@@ -284,6 +322,19 @@ def _dogstatsd_url(raw: object) -> str:
             raise ValueError from None
         return f"udp://{parts.hostname}:{port or 8125}"
     raise ValueError
+
+
+def _username(raw: object) -> str:
+    value = _text(raw)
+    if ":" in value:  # RFC 7617: the user-id of basic auth cannot contain a colon
+        raise ValueError
+    return value
+
+
+def _secret(raw: object) -> Secret:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError
+    return Secret(raw)
 
 
 def _path(raw: object) -> str:
@@ -416,6 +467,35 @@ SETTINGS: tuple[Setting, ...] = (
         "HTTP path of the endpoint. Default `/metrics`.",
     ),
     Setting(
+        "prometheus.tls_cert",
+        ("TRADETEL_PROMETHEUS_TLS_CERT",),
+        _optional_text,
+        "a path to a PEM certificate (chain) file",
+        "Serve `/metrics` over HTTPS with this certificate; needs `TRADETEL_PROMETHEUS_TLS_KEY`.",
+    ),
+    Setting(
+        "prometheus.tls_key",
+        ("TRADETEL_PROMETHEUS_TLS_KEY",),
+        _optional_text,
+        "a path to the PEM private key of the certificate (unencrypted)",
+        "Private key of `TRADETEL_PROMETHEUS_TLS_CERT`.",
+    ),
+    Setting(
+        "prometheus.basic_auth_username",
+        ("TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME",),
+        _username,
+        "a non-empty string without ':'",
+        "Require HTTP basic auth on `/metrics` with this user; needs the password.",
+    ),
+    Setting(
+        "prometheus.basic_auth_password",
+        ("TRADETEL_PROMETHEUS_BASIC_AUTH_PASSWORD",),
+        _secret,
+        "a non-empty string",
+        "Password of the basic-auth user (secret: never logged).",
+        secret=True,
+    ),
+    Setting(
         "otlp.protocol",
         ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
         _choice(OTLP_PROTOCOLS),
@@ -476,7 +556,7 @@ SETTINGS: tuple[Setting, ...] = (
         "dogstatsd.url",
         ("DD_DOGSTATSD_URL",),
         _dogstatsd_url,
-        "udp://host:port or unix:///path/to/socket",
+        "udp://host:port, unix:///path/to/socket, unixgram:///path or unixstream:///path",
         "Where DogStatsD datagrams go. Default from DD_AGENT_HOST/DD_DOGSTATSD_PORT, else udp://localhost:8125.",
     ),
     Setting("dogstatsd.env", ("DD_ENV",), _optional_text, "a non-empty string", "`env:` tag on every metric."),
@@ -561,7 +641,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             flat[key] = value
     for key in flat:
         if key != "instruments" and key not in _BY_PATH:
-            raise ConfigurationError(f"{where}: {key}", flat[key], "one of " + ", ".join(sorted(_BY_PATH)))
+            raise ConfigurationError(f"{where}: {key}", flat[key], "one of " + ", ".join(sorted(_BY_PATH)), secret=True)
     return flat
 
 
@@ -604,7 +684,7 @@ def load_settings(
                 if setting.argument == name:
                     path = setting.path
         if path is None:
-            raise ConfigurationError(name, value, "one of " + ", ".join(s.argument for s in SETTINGS))
+            raise ConfigurationError(name, value, "one of " + ", ".join(s.argument for s in SETTINGS), secret=True)
         if value is not None:
             given[path] = value
 
@@ -612,6 +692,7 @@ def load_settings(
     from_file = read_config_file(file_path) if file_path else {}
 
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for setting in SETTINGS:
         origin, raw = _source(setting, given, env, from_file, file_path)
         if origin is None:
@@ -624,6 +705,7 @@ def load_settings(
             values[setting.path] = parse(raw)
         except (ValueError, TypeError):
             raise _fail(setting, origin, raw) from None
+        origins[setting.path] = origin
 
     if "dogstatsd.url" not in values:
         url = _dogstatsd_url_from_parts(env)
@@ -638,6 +720,7 @@ def load_settings(
             sections[section][key] = value
         else:
             top[path] = value
+    _check_pairs(values, origins)
     instruments = given.get("instruments", from_file.get("instruments", {}))
     if not isinstance(instruments, Mapping):
         raise ConfigurationError("instruments", instruments, "a mapping of instrument name to overrides")
@@ -649,6 +732,25 @@ def load_settings(
         dogstatsd=DogStatsdSettings(**sections["dogstatsd"]),
         instruments=MappingProxyType(dict(instruments)),
     )
+
+
+_PAIRS = (
+    ("prometheus.tls_cert", "prometheus.tls_key", "TLS needs both the certificate and its key"),
+    ("prometheus.basic_auth_username", "prometheus.basic_auth_password", "basic auth needs a user and a password"),
+)
+
+
+def _check_pairs(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """Settings that only work together: one without the other is a mistake, not a half-enabled feature."""
+    for first, second, why in _PAIRS:
+        for present, missing in ((first, second), (second, first)):
+            if present in values and missing not in values:
+                setting = _BY_PATH[missing]
+                raise ConfigurationError(
+                    f"{setting.argument} ({'/'.join(setting.env)})",
+                    "(not set)",
+                    f"a value, since {origins[present]} is set: {why}",
+                )
 
 
 def _source(

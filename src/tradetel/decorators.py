@@ -298,6 +298,10 @@ class Instrumentation:
         from_result: Mapping[str, ResultSource] | None = None,
         values: Mapping[str, ValueSource | None] | None = None,
     ) -> None:
+        if telemetry is not None and not isinstance(telemetry, Telemetry):
+            raise ConfigurationError(
+                f"{self._name}(telemetry=...)", type(telemetry).__name__, "a Telemetry from configure(), or None"
+            )
         self._telemetry = telemetry
         self._static = {k: v for k, v in attributes.items() if v is not None}
         self._from_args: dict[str, ArgSource] = dict(from_args or {})

@@ -374,9 +374,7 @@ def configure(
         from .exporters.prometheus import PrometheusServer
 
         try:
-            server = PrometheusServer(
-                telemetry.collect, resolved.prometheus.host, resolved.prometheus.port, resolved.prometheus.path
-            )
+            server = PrometheusServer.from_settings(telemetry.collect, resolved.prometheus)
         except BaseException:
             telemetry.shutdown(timeout=1.0)
             raise

@@ -88,6 +88,7 @@ def _sdk_exporter(settings: OtlpSettings) -> Any:
             headers=headers,
             timeout=settings.timeout,
             compression=http_compression,
+            session=_certificate_session(settings.certificate) if settings.certificate else None,
         )
     except ImportError:
         raise ConfigurationError(
@@ -97,6 +98,27 @@ def _sdk_exporter(settings: OtlpSettings) -> Any:
         raise ConfigurationError(
             "OTEL_EXPORTER_OTLP_CERTIFICATE", settings.certificate, f"a readable PEM file ({exc.strerror})"
         ) from None
+
+
+def _certificate_session(certificate: str) -> Any:
+    """A requests session that verifies with ``certificate`` even when ``REQUESTS_CA_BUNDLE`` is set.
+
+    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override a session's ``verify``
+    (psf/requests#3829): ``OTEL_EXPORTER_OTLP_CERTIFICATE`` would silently give way to the
+    system bundle, and a collector with a private CA would be refused.
+    """
+    import requests
+
+    class Session(requests.Session):
+        def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None:
+                merged["verify"] = self.verify
+            return merged
+
+    session = Session()
+    session.verify = certificate
+    return session
 
 
 class TemporalityConverter:

@@ -8,6 +8,12 @@ Unlike the stock exporter it labels only the overflow series with
 ``otel_metric_overflow="true"`` instead of adding an empty label to every
 series of the metric.
 
+The endpoint binds 127.0.0.1 unless told otherwise, and can serve HTTPS
+(``TRADETEL_PROMETHEUS_TLS_CERT``/``_KEY``) and require HTTP basic auth
+(``TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME``/``_PASSWORD``), compared in
+constant time; see ``docs/reliability.md``. Mounted apps (:func:`wsgi_app`,
+:func:`asgi_app`) are protected by the app they are mounted in.
+
 Example::
 
     tel = tradetel.configure(exporters="prometheus")   # serves 127.0.0.1:9464/metrics
@@ -16,10 +22,15 @@ Example::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
+import hashlib
+import hmac
 import logging
 import math
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +47,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from ..catalog import Kind, prometheus_name
+from ..config import PrometheusSettings
 from ..errors import ConfigurationError
 
 __all__ = ["CONTENT_TYPE", "PrometheusServer", "asgi_app", "render", "wsgi_app"]
@@ -192,17 +204,37 @@ def _histogram_lines(name: str, point: HistogramDataPoint, lines: list[str], tai
 
 
 class PrometheusServer:
-    """A small threaded HTTP server answering ``GET <path>`` with the exposition.
+    """A small threaded HTTP(S) server answering ``GET <path>`` with the exposition.
 
     It binds at construction, so a taken port fails :func:`tradetel.configure`
     with a :class:`~tradetel.errors.ConfigurationError` naming host, port and
     setting, and serves from a daemon thread until :meth:`close`.
+
+    Args:
+        tls_cert, tls_key: PEM files; with both, the endpoint speaks only HTTPS (TLS 1.2 or later).
+        basic_auth: ``(user, password)``; every request without them gets ``401``.
+
+    Example::
+
+        server = PrometheusServer(tel.collect, port=0, basic_auth=("prometheus", password))
     """
 
-    def __init__(self, collect: Collect, host: str = "127.0.0.1", port: int = 9464, path: str = "/metrics") -> None:
-        handler = _handler_class(collect, path)
+    def __init__(
+        self,
+        collect: Collect,
+        host: str = "127.0.0.1",
+        port: int = 9464,
+        path: str = "/metrics",
+        *,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> None:
+        context = _tls_context(tls_cert, tls_key) if tls_cert or tls_key else None
+        authorized = _basic_auth(*basic_auth) if basic_auth is not None else None
+        handler = _handler_class(collect, path, authorized)
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = _Server((host, port), handler)
         except OSError as exc:
             accepted = "a free port (set OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port)"
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
@@ -210,10 +242,32 @@ class PrometheusServer:
             raise ConfigurationError(
                 "OTEL_EXPORTER_PROMETHEUS_HOST/OTEL_EXPORTER_PROMETHEUS_PORT", f"{host}:{port}", accepted
             ) from None
+        if context is not None:
+            # The handshake runs in the request's thread, on its first read: a client that never
+            # completes it holds one thread until the handler's timeout, never the accept loop.
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self.tls = context is not None
         self._server.daemon_threads = True
         self.path = path
         self._thread = threading.Thread(target=self._server.serve_forever, name="tradetel-prometheus", daemon=True)
         self._thread.start()
+
+    @classmethod
+    def from_settings(cls, collect: Collect, settings: PrometheusSettings) -> PrometheusServer:
+        """The server :func:`tradetel.configure` starts for ``settings``."""
+        password = settings.basic_auth_password
+        username = settings.basic_auth_username
+        return cls(
+            collect,
+            settings.host,
+            settings.port,
+            settings.path,
+            tls_cert=settings.tls_cert,
+            tls_key=settings.tls_key,
+            basic_auth=(username, password.reveal()) if username and password else None,
+        )
 
     @property
     def host(self) -> str:
@@ -226,12 +280,71 @@ class PrometheusServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{self.path}"
+
+    def __repr__(self) -> str:
+        return f"<PrometheusServer {self.url}>"
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def close_in_child(self) -> None:
+        """After ``os.fork``, in the child: close this process's copy of the listening socket.
+
+        The parent keeps serving. ``close()`` would wait forever here: the serving thread exists only
+        in the parent.
+        """
+        self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets, times out or fails the TLS handshake is its own problem, not a
+        # traceback on the bot's stderr.
+        _logger.debug("tradetel: a /metrics request from %s failed", client_address, exc_info=True)
+
+
+def _no_key_password() -> bytes:
+    # Without a callback OpenSSL would prompt on the terminal for an encrypted key's password.
+    raise ConfigurationError(
+        "TRADETEL_PROMETHEUS_TLS_KEY", "an encrypted key", "an unencrypted PEM private key (no password prompt)"
+    )
+
+
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext:
+    if not cert or not key:
+        missing = "TRADETEL_PROMETHEUS_TLS_KEY" if cert else "TRADETEL_PROMETHEUS_TLS_CERT"
+        raise ConfigurationError(missing, None, "a PEM file: TLS needs both the certificate and its key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key, password=_no_key_password)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            "TRADETEL_PROMETHEUS_TLS_CERT/TRADETEL_PROMETHEUS_TLS_KEY",
+            f"{cert}, {key}",
+            f"a readable PEM certificate and its matching private key ({exc.strerror or exc})",
+        ) from None
+    return context
+
+
+def _basic_auth(username: str, password: str) -> Callable[[str | None], bool]:
+    """A check of an ``Authorization`` header against the credentials, in constant time."""
+    # Digests of equal length: compare_digest's time then tells nothing, not even the length.
+    expected = hashlib.sha256(f"{username}:{password}".encode()).digest()
+
+    def authorized(header: str | None) -> bool:
+        scheme, _, token = (header or "").partition(" ")
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            given = b""
+        matches = hmac.compare_digest(hashlib.sha256(given).digest(), expected)
+        return matches and scheme.lower() == "basic"
+
+    return authorized
 
 
 def _exposition(collect: Collect) -> tuple[int, str, bytes]:
@@ -249,13 +362,26 @@ def _method_allowed(method: str) -> bool:
 
 _NOT_ALLOWED = (405, "text/plain; charset=utf-8", b"only GET and HEAD\n")
 _REASONS = {200: "OK", 405: "Method Not Allowed", 500: "Internal Server Error"}
+_UNAUTHORIZED = b"authentication required\n"
 
 
-def _handler_class(collect: Collect, path: str) -> type[BaseHTTPRequestHandler]:
+def _handler_class(
+    collect: Collect, path: str, authorized: Callable[[str | None], bool] | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "tradetel"
+        timeout = 30  # seconds a client may take to send its request (and, over TLS, to shake hands)
 
         def _answer(self, body_wanted: bool) -> None:
+            if authorized is not None and not authorized(self.headers.get("Authorization")):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="tradetel", charset="UTF-8"')
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(_UNAUTHORIZED)))
+                self.end_headers()
+                if body_wanted:
+                    self.wfile.write(_UNAUTHORIZED)
+                return
             if self.path.split("?", 1)[0] != path:
                 self.send_error(404, "not found; metrics are at " + path)
                 return
