@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -323,6 +324,33 @@ COLLECTOR_PORT_VARIABLES = (
 )
 
 
+def loopback_only(env: Mapping[str, str] | None) -> dict[str, str]:
+    """``env`` plus settings that keep a collector's traffic on 127.0.0.1.
+
+    The DataDog exporter probes the EC2, GCE and Azure metadata services (169.254.169.254) at start-up
+    whatever its config says. Tests must never send traffic off loopback, so the probes are switched off
+    where a switch exists and sent to a closed local proxy port otherwise. The DataDog client honours
+    ``NO_PROXY`` only with an exact ``host:port``, so every local endpoint in ``env`` is listed.
+    """
+    result = dict(env or {})
+    local = {"127.0.0.1", "localhost"}
+    for value in result.values():
+        match = re.match(r"^https?://(127\.0\.0\.1|localhost):(\d+)", value)
+        if match:
+            local.add(f"{match.group(1)}:{match.group(2)}")
+    result.update(
+        AWS_EC2_METADATA_DISABLED="true",
+        GCE_METADATA_HOST="127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        NO_PROXY=",".join(sorted(local)),
+        no_proxy=",".join(sorted(local)),
+    )
+    return result
+
+
 @pytest.fixture
 def collector_env() -> Callable[..., dict[str, str]]:
     """``collector_env(**overrides)``: the environment the shipped configs read, every port a free one.
@@ -393,7 +421,9 @@ def collector(
             pytest.fail(f"collector config {config} does not exist")
         binary = collector_binaries(distribution)
         log = tmp_path / f"collector{count}-{config.stem}.log"
-        process = processes(f"collector ({config_name})", [str(binary), f"--config={config}", *args], log, env=env)
+        process = processes(
+            f"collector ({config_name})", [str(binary), f"--config={config}", *args], log, env=loopback_only(env)
+        )
         wait_until(
             lambda: "Everything is ready" in log.read_text(errors="replace"),
             f"{config_name} to start",
