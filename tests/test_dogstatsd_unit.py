@@ -251,15 +251,16 @@ def test_lines_longer_than_a_datagram_are_dropped_and_reported() -> None:
     assert client.packets == ["trading.orders.filled:1|c|#side:buy,service:bot"]
 
 
-def test_multibyte_lines_are_sent_on_their_own(cap: Capture) -> None:
-    """A line with multi-byte characters is flushed alone, since the client sizes its buffer in characters."""
-    cap.telemetry.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
-    cap.telemetry.orders.filled.add(1, exchange="binance", symbol="ÉTH-€", side="buy")
+def test_datagrams_are_sized_in_bytes(cap: Capture) -> None:
+    """Lines with multi-byte characters are packed by their size in bytes: no datagram exceeds the packet size."""
+    for i in range(40):
+        cap.telemetry.orders.filled.add(1, exchange="binance", symbol=f"ÉTH-€{i}", side="buy")
     client = _FakeClient()
-    _exporter(client).export(cap.telemetry.collect(), 1.0)
-    assert [packet for packet in client.packets if "€" in packet] == [
-        next(line for line in "\n".join(client.packets).split("\n") if "€" in line)
-    ]
+    _exporter(client, max_packet_size=512).export(cap.telemetry.collect(), 1.0)
+    assert len(client.packets) > 1
+    assert all(len(packet.encode("utf-8")) + 1 <= 512 for packet in client.packets)  # the client adds a newline
+    sent = [line for packet in client.packets for line in packet.split("\n")]
+    assert sorted(line.split("€")[1].split(",")[0] for line in sent if "€" in line) == sorted(map(str, range(40)))
 
 
 def test_unreachable_socket_keeps_deltas_for_the_next_export(cap: Capture) -> None:

@@ -149,3 +149,68 @@ def test_new_series_created_concurrently_are_exact(cap: Capture, busy_switching:
     assert len(series) == len(symbols)
     assert {value for _, value in series} == {WORKERS * 50}
     assert cap.histogram("orders.latency").count == WORKERS * 50 * len(symbols)
+
+
+class _DeltaSink:
+    """A push exporter that converts to delta temporality, as the OTLP exporter does, and adds the deltas up."""
+
+    name = "sink"
+
+    def __init__(self) -> None:
+        from tradetel.exporters.otlp import TemporalityConverter
+
+        self.converter = TemporalityConverter("delta")
+        self.fills = 0.0
+        self.slippage_count = 0
+        self.exports = 0
+
+    def export(self, data: Any, timeout: float) -> None:
+        self.exports += 1
+        for resource in self.converter.convert(data).resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    for point in metric.data.data_points:
+                        if metric.name == "trading.orders.filled" and dict(point.attributes) == FILL:
+                            self.fills += point.value
+                        elif metric.name == "trading.orders.slippage" and dict(point.attributes) == SLIP:
+                            self.slippage_count += point.count
+
+    def shutdown(self, timeout: float) -> None:
+        pass
+
+
+def test_threads_and_tasks_with_the_push_loop_exporting_deltas(cap: Capture, busy_switching: None) -> None:
+    """Threads and asyncio tasks record while the push loop exports every few ms; the deltas add up exactly."""
+    from tradetel._pipeline import PushLoop
+
+    tel = cap.telemetry
+    sink = _DeltaSink()
+    loop = PushLoop(tel._reader, [sink], interval=0.002, timeout=5, health=tel.health)
+    loop.start()
+    handles = _handles(tel)
+    rounds = ROUNDS // 3
+
+    def thread_worker() -> None:
+        for i in range(rounds):
+            _record_once(handles, tel, i)
+
+    async def tasks() -> None:
+        async def task_worker() -> None:
+            for i in range(rounds):
+                _record_once(handles, tel, i)
+                if i % 7 == 0:
+                    await asyncio.sleep(0)
+
+        await asyncio.gather(*(task_worker() for _ in range(WORKERS // 2)))
+
+    threads = [threading.Thread(target=thread_worker) for _ in range(WORKERS // 2)]
+    for thread in threads:
+        thread.start()
+    asyncio.run(tasks())
+    for thread in threads:
+        thread.join(timeout=120)
+    assert loop.shutdown(10) is True  # the final flush carries the last deltas
+    calls = WORKERS * rounds
+    assert sink.exports > 2
+    assert sink.fills == calls * 3
+    assert sink.slippage_count == 2 * calls

@@ -6,12 +6,18 @@ backends are on. Prometheus scrapes collect from it on demand; push
 exporters (OTLP, DogStatsD, console) receive its collection from one
 background thread, :class:`PushLoop`, each converting to the temporality it
 needs with a :class:`DeltaTracker` of its own.
+
+Nothing queues up while a backend is down: every export sends the current
+cumulative state (or the delta since the last export that arrived), so a dead
+collector costs one failed attempt per interval and no memory.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,6 +40,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from ._health import Health
+from ._sdk import renew_lock
 
 _logger = logging.getLogger("tradetel")
 
@@ -100,6 +107,11 @@ class SharedReader(MetricReader):
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         pass
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock (the parent may have held it) and no half-received collection."""
+        renew_lock(self, "_lock")
+        self._received = None
+
 
 def series_key(metric: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
     """A hashable identity for one series of one metric."""
@@ -133,6 +145,11 @@ class DeltaTracker:
     contiguous (the collector's Prometheus exporter only adds up contiguous
     deltas). Series absent from a collection are forgotten at
     :meth:`advance`, so the state stays as small as the collection.
+
+    A delta that did not reach the backend must not move the baseline:
+    :meth:`discard` forgets a whole failed export and ``advance(failed=...)``
+    the series of the datagrams that were lost, so the next delta of those
+    series covers everything since the last one that arrived.
     """
 
     __slots__ = ("_next", "_previous")
@@ -141,9 +158,20 @@ class DeltaTracker:
         self._previous: dict[SeriesKey, Any] = {}
         self._next: dict[SeriesKey, Any] = {}
 
-    def advance(self) -> None:
-        """Make the points seen since the last call the baseline of the next deltas."""
-        self._previous, self._next = self._next, {}
+    def advance(self, failed: Iterable[SeriesKey] = ()) -> None:
+        """Make the points seen since the last call the baseline of the next deltas, except ``failed`` series."""
+        staged, previous = self._next, self._previous
+        for key in failed:
+            before = previous.get(key)
+            if before is None:
+                staged.pop(key, None)  # never delivered: the next delta is the whole value again
+            else:
+                staged[key] = before
+        self._previous, self._next = staged, {}
+
+    def discard(self) -> None:
+        """Forget the points seen since the last :meth:`advance`: the export carrying their deltas failed."""
+        self._next = {}
 
     def sum(self, metric: str, point: NumberDataPoint) -> NumberDataPoint | None:
         """The delta of a monotonic cumulative sum point, or ``None`` when it did not change."""
@@ -210,7 +238,9 @@ class PushLoop:
     """Collects every ``interval`` seconds and hands the data to each push exporter.
 
     A failing exporter is counted in ``tradetel.export.failures`` and never
-    stops the others; the loop runs off the trading thread.
+    stops the others; the loop runs off the trading thread. Its final flush
+    runs on the same thread, so :meth:`shutdown` can bound it with a deadline
+    even when an exporter is stuck retrying a dead backend.
     """
 
     def __init__(
@@ -224,19 +254,27 @@ class PushLoop:
         self._stop = threading.Event()
         self._export_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._owner: weakref.ref[object] | None = None
         for exporter in self._exporters:
             bind = getattr(exporter, "bind_reader", None)
             if bind is not None:
                 bind(reader)
 
-    def start(self) -> None:
-        if self._exporters and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="tradetel-export", daemon=True)
+    def start(self, owner: object = None) -> None:
+        """Start the export thread; it keeps ``owner`` (the Telemetry) alive until the loop stops.
+
+        Without that, a Telemetry whose handles are still in use but which nobody references could be
+        garbage collected, and its atexit flush would find nothing to flush.
+        """
+        self._owner = weakref.ref(owner) if owner is not None else None
+        if self._exporters and self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._run, args=(owner,), name="tradetel-export", daemon=True)
             self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, owner: object) -> None:
         while not self._stop.wait(self._interval):
             self.export_once()
+        self.export_once()  # the final flush: shutdown() waits for it until its deadline
 
     def export_once(self) -> None:
         """Collect and export now (also used for the final flush)."""
@@ -258,15 +296,48 @@ class PushLoop:
         except Exception as exc:
             self._health.export_failed(exporter.name, type(exc).__name__, str(exc))
 
-    def shutdown(self, timeout: float) -> None:
-        """Stop the loop, flush the last interval, close the exporters."""
+    def shutdown(self, timeout: float) -> bool:
+        """Stop the loop, flush the last interval, close the exporters, all within ``timeout`` seconds.
+
+        Returns whether the final flush finished in time. When it did not (an
+        exporter still retrying a dead backend), the miss is counted as
+        ``tradetel.export.failures{exporter="shutdown",reason="deadline"}`` and
+        logged, and closing the exporters aborts their retries.
+        """
+        deadline = time.monotonic() + timeout
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._exporters:
-            self.export_once()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+            flushed = not thread.is_alive()
+        else:
+            flushed = True
+            if self._exporters:
+                self.export_once()
+        if not flushed:
+            detail = f"the final flush did not finish within the shutdown deadline of {timeout:g} s"
+            self._health.export_failed("shutdown", "deadline", detail)
         for exporter in self._exporters:
             try:
-                exporter.shutdown(timeout)
+                exporter.shutdown(max(deadline - time.monotonic(), 0.0))
             except Exception:
                 _logger.warning("tradetel: closing exporter %s failed", exporter.name, exc_info=True)
+        return flushed
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks, exporters reconnected, and a new thread if the parent's was running.
+
+        Only the forking thread survives a fork, so the parent's export thread
+        is gone, and a lock it held is held forever in the child.
+        """
+        running = self._thread is not None and not self._stop.is_set()
+        self._stop = threading.Event()
+        self._export_lock = threading.Lock()
+        self._thread = None
+        self._reader.after_fork_in_child()
+        for exporter in self._exporters:
+            hook = getattr(exporter, "after_fork_in_child", None)
+            if hook is not None:
+                hook()
+        if running:
+            self.start(self._owner() if self._owner is not None else None)

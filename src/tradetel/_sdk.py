@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import time
 from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
@@ -36,14 +37,26 @@ from opentelemetry.sdk.metrics._internal._view_instrument_match import (
     _ViewInstrumentMatch,
 )
 from opentelemetry.sdk.metrics._internal.aggregation import (
+    DefaultAggregation,
     _ExplicitBucketHistogramAggregation,
+    _ExponentialBucketHistogramAggregation,
     _LastValueAggregation,
     _SumAggregation,
 )
 from opentelemetry.sdk.metrics._internal.measurement import Measurement
 from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
 
-__all__ = ["WRITE_GLOBALS", "Measurement", "SeriesStore", "compile_function", "view_instrument_match", "write_source"]
+__all__ = [
+    "WRITE_GLOBALS",
+    "Measurement",
+    "SeriesStore",
+    "compile_function",
+    "renew_lock",
+    "reset_after_fork",
+    "view_instrument_match",
+    "write_source",
+]
 
 # How a value is written into each aggregation class, as source lines using the
 # names ``_agg`` (the aggregation) and ``_value`` (a checked int or float).
@@ -197,3 +210,95 @@ class SeriesStore:
 
     def is_overflow(self, aggregation: Any) -> bool:
         return self.overflowed and self._match._attributes_aggregation.get(_OVERFLOW_KEY) is aggregation
+
+
+# --- after os.fork -----------------------------------------------------------------------------------
+
+
+def renew_lock(owner: Any, attribute: str) -> None:
+    """Make ``owner.<attribute>`` a fresh, released lock, in place where the lock type allows it.
+
+    After a fork only the forking thread exists; a lock another thread held at
+    that moment stays held in the child forever. ``_at_fork_reinit`` is what the
+    standard library itself uses on its locks (threading, logging, queues); it
+    keeps the lock object, so every reference to it sees the released state.
+    """
+    lock = getattr(owner, attribute, None)
+    if lock is None:
+        return
+    reinit = getattr(lock, "_at_fork_reinit", None)
+    if reinit is not None:
+        reinit()
+    else:
+        setattr(owner, attribute, type(lock)())
+
+
+def _untouched(aggregation: Any) -> bool:
+    """Whether a reset aggregation has received nothing since (it then exports nothing)."""
+    if isinstance(aggregation, _ExponentialBucketHistogramAggregation):
+        return not aggregation._count
+    return aggregation._value is None
+
+
+_INHERITED: dict[type, type] = {}
+_SILENT_UNTIL_RECORDED = (_SumAggregation, _ExplicitBucketHistogramAggregation, _ExponentialBucketHistogramAggregation)
+
+
+def _inherited_class(cls: type) -> type:
+    """A subclass of an aggregation class whose series stays silent until the child records into it.
+
+    A cumulative sum or histogram exports a point at every collection once it
+    exists, zero or not; a fresh process has no such series until it records.
+    The first collection that finds a value turns the object back into ``cls``.
+    """
+    made = _INHERITED.get(cls)
+    if made is None:
+        base_collect = cls.collect  # type: ignore[attr-defined]
+
+        def collect(self: Any, temporality: Any, start: int) -> Any:
+            if _untouched(self):
+                return None
+            self.__class__ = cls
+            return base_collect(self, temporality, start)
+
+        made = _INHERITED[cls] = type("Inherited" + cls.__name__, (cls,), {"__slots__": (), "collect": collect})
+    return made
+
+
+def _fresh_aggregation(match: _ViewInstrumentMatch, attributes: Any, start: int) -> Any:
+    """A new aggregation for ``attributes``, made the way ``_get_or_create_aggregation`` makes one."""
+    view = match._view
+    factory = view._aggregation
+    if isinstance(factory, DefaultAggregation):
+        factory = match._instrument_class_aggregation[match._instrument.__class__]
+    return factory._create_aggregation(match._instrument, attributes, view._exemplar_reservoir_factory, start)
+
+
+def reset_after_fork(provider: MeterProvider, instance_id: str) -> Resource:
+    """In a forked child: fresh SDK locks, every series back to empty, and a new ``service.instance.id``.
+
+    Each aggregation object is reset in place (its state replaced by that of a
+    new one starting now), because bound series and recording memos hold the
+    objects themselves; the reset series export nothing until the child
+    records into them. Returns the provider's new resource.
+    """
+    consumer = provider._measurement_consumer
+    renew_lock(consumer, "_lock")
+    for meter in list(provider._meters.values()):
+        renew_lock(meter, "_instrument_registration_lock")
+    start = time.time_ns()
+    for storage in consumer._reader_storages.values():
+        renew_lock(storage, "_lock")
+        for matches in storage._instrument_view_instrument_matches.values():
+            for match in matches:
+                renew_lock(match, "_lock")
+                for aggregation in match._attributes_aggregation.values():
+                    fresh = _fresh_aggregation(match, aggregation._attributes, start)
+                    vars(aggregation).clear()
+                    vars(aggregation).update(vars(fresh))  # a fresh _lock included
+                    if isinstance(fresh, _SILENT_UNTIL_RECORDED):
+                        aggregation.__class__ = _inherited_class(type(fresh))
+    config = provider._sdk_config
+    config.resource = config.resource.merge(Resource({"service.instance.id": instance_id}))
+    resource: Resource = config.resource
+    return resource

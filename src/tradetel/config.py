@@ -169,6 +169,7 @@ class Settings:
     export_timeout: float = 10.0
     cardinality_limit: int = 1000
     shutdown_timeout: float = 5.0
+    handle_sigterm: bool = False
     config_file: str | None = None
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
@@ -444,6 +445,14 @@ SETTINGS: tuple[Setting, ...] = (
         _number,
         "a positive number of seconds",
         "Deadline for the final flush on shutdown. Default 5 s.",
+    ),
+    Setting(
+        "handle_sigterm",
+        ("TRADETEL_HANDLE_SIGTERM",),
+        _bool,
+        "true or false",
+        "On SIGTERM, exit cleanly (status 143) so that the final flush runs; a previous handler is called "
+        "instead. Needs configure() in the main thread. Default false.",
     ),
     Setting(
         "prometheus.host",

@@ -5,6 +5,12 @@ MeterProvider with one shared reader, registers every catalog instrument on
 one Meter, starts the backends it was asked for and returns a
 :class:`Telemetry`; ``shutdown()`` flushes and closes all of it. A
 process-wide default is an explicit opt-in: :func:`set_default`.
+
+Lifecycle: the last interval is flushed by ``shutdown()``, at interpreter
+exit (atexit) and, with ``handle_sigterm``, on SIGTERM, within
+``shutdown_timeout``. After ``os.fork`` the child starts clean: empty series,
+its own ``service.instance.id``, fresh locks, a new export thread and no
+inherited Prometheus listener.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
+import sys
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
-from types import TracebackType
+from collections.abc import Callable, Iterable, Mapping
+from types import FrameType, TracebackType
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -27,7 +35,7 @@ from opentelemetry.sdk.resources import Resource
 from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 from ._pipeline import PushExporter, PushLoop, SharedReader
-from ._sdk import SeriesStore, view_instrument_match
+from ._sdk import SeriesStore, renew_lock, reset_after_fork, view_instrument_match
 from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
 from .config import Settings, load_settings
@@ -114,11 +122,14 @@ class Telemetry:
         self._closed = False
         self._close_lock = threading.Lock()
         self._servers: list[Any] = []
+        self._sigterm = _SigtermHandler.install() if settings.handle_sigterm else None  # may raise: nothing started yet
         self._push = PushLoop(
             self._reader, list(exporters), settings.export_interval, settings.export_timeout, self._health
         )
-        self._push.start()
+        self._push.start(self)
         self._atexit = _weak_atexit(self)
+        self._multiprocessing_hook = False
+        _register_fork_hooks(self)
 
     # --- instruments ------------------------------------------------------------------------------
 
@@ -240,13 +251,19 @@ class Telemetry:
         self._push.export_once()
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Flush the last interval to push backends, stop servers and threads. Idempotent."""
+        """Flush the last interval to push backends, stop servers and threads. Idempotent.
+
+        The final flush gets ``timeout`` seconds (default ``shutdown_timeout``); an exporter still
+        retrying a dead backend then is aborted, and the miss is counted and logged.
+        """
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
         deadline = self.settings.shutdown_timeout if timeout is None else timeout
         atexit.unregister(self._atexit)
+        if self._sigterm is not None:
+            self._sigterm.uninstall()
         self._record_folds()
         self._push.shutdown(deadline)
         for server in self._servers:
@@ -257,6 +274,41 @@ class Telemetry:
         self.meter_provider.shutdown(timeout_millis=deadline * 1000)
         if get_default() is self:
             set_default(None)
+
+    # --- fork -------------------------------------------------------------------------------------
+
+    def _before_fork(self) -> None:
+        """In the parent, just before ``os.fork``: make sure a multiprocessing child flushes at its exit."""
+        if self._multiprocessing_hook or self._closed:
+            return
+        util = sys.modules.get("multiprocessing.util")
+        if util is not None:
+            # multiprocessing children leave through os._exit(), which skips atexit; they run
+            # multiprocessing's own finalizers instead, registered by this after-fork callback.
+            util.register_after_fork(self, _finalize_in_multiprocessing_child)
+            self._multiprocessing_hook = True
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: start from empty series under a new instance id, with fresh locks and threads.
+
+        The parent keeps its own state, threads and Prometheus listener; the child exports only
+        what it records itself, under its own ``service.instance.id``, so that no series is
+        exported twice or overwritten at the collector.
+        """
+        renew_lock(self, "_close_lock")
+        if self._closed:
+            return
+        self.resource = reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
+        renew_lock(self._health, "_lock")
+        for normalizer in self._normalizers.values():
+            renew_lock(normalizer, "_lock")
+            normalizer.folded = 0  # the parent's pending folds are the parent's to count
+        for server in self._servers:
+            close = getattr(server, "close_in_child", None)
+            if close is not None:
+                close()
+        self._servers = []  # the parent serves /metrics; the child owns no server
+        self._push.after_fork_in_child()
 
     @property
     def closed(self) -> bool:
@@ -288,6 +340,83 @@ def _weak_atexit(telemetry: Telemetry) -> Any:
 
     atexit.register(flush_at_exit)
     return flush_at_exit
+
+
+def _register_fork_hooks(telemetry: Telemetry) -> None:
+    """Fork hooks holding the Telemetry weakly (they cannot be unregistered; a collected one is skipped)."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.ref(telemetry)
+
+    def before() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._before_fork()
+
+    def after_in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._after_fork_in_child()
+
+    os.register_at_fork(before=before, after_in_child=after_in_child)
+
+
+def _finalize_in_multiprocessing_child(telemetry: Telemetry) -> None:
+    from multiprocessing.util import Finalize
+
+    Finalize(telemetry, telemetry._atexit, exitpriority=10)
+
+
+def _child_instance_id(configured: str | None) -> str:
+    """A forked child's ``service.instance.id``: the configured id with the child's pid, else a new random id."""
+    return f"{configured}-{os.getpid()}" if configured else str(uuid.uuid4())
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+class _SigtermHandler:
+    """The opt-in SIGTERM handler: a clean exit (status 143) so that atexit flushes, or the previous handler.
+
+    The default action of SIGTERM ends the process at once, atexit and the final flush included.
+    This handler raises ``SystemExit(128 + SIGTERM)`` in the main thread instead: the stack
+    unwinds (releasing any lock the interrupted code held, which a flush from inside the handler
+    could deadlock on), then atexit runs :meth:`Telemetry.shutdown`. A previous Python handler
+    is called instead, and the application exits its own way (atexit flushes then too).
+    """
+
+    def __init__(self, previous: _Handler) -> None:
+        self.previous = previous
+
+    @classmethod
+    def install(cls) -> _SigtermHandler | None:
+        if threading.current_thread() is not threading.main_thread():
+            raise ConfigurationError(
+                "handle_sigterm/TRADETEL_HANDLE_SIGTERM",
+                True,
+                "configure() called in the main thread (only it can install signal handlers)",
+            )
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous == signal.SIG_IGN:
+            _logger.info("tradetel: SIGTERM is ignored by this process; handle_sigterm leaves it so")
+            return None
+        handler = cls(previous)
+        signal.signal(signal.SIGTERM, handler)
+        return handler
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if callable(self.previous):
+            self.previous(signum, frame)
+            return
+        raise SystemExit(128 + signum)
+
+    def uninstall(self) -> None:
+        """Put the previous handler back, if this one is still the installed one."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = self.previous if self.previous is not None else signal.SIG_DFL
+        if signal.getsignal(signal.SIGTERM) is self:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _resource(settings: Settings) -> Resource:

@@ -393,6 +393,22 @@ class Collector:
         """Where the collector's Prometheus exporter serves."""
         return f"http://{self.address('PROMETHEUS_EXPORTER_PORT')}/metrics"
 
+    def samples(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+        """Samples named ``name`` on the collector's Prometheus exporter right now, whose labels include ``labels``."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = http_get(self.metrics_url).decode()
+        return [
+            (dict(sample.labels), float(sample.value))
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        ]
+
+    def total(self, name: str, **labels: str) -> float:
+        """The sum of :meth:`samples` (0 when there are none)."""
+        return sum(value for _, value in self.samples(name, **labels))
+
 
 @pytest.fixture
 def collector(

@@ -11,8 +11,12 @@ Each export turns the cumulative collection into lines (see ``docs/backends/dogs
 
 Attributes become ``key:value`` tags, sanitised so that no value can break a datagram; ``env``,
 ``service`` and ``version`` come from ``DD_ENV``/``DD_SERVICE``/``DD_VERSION`` or the resource.
-Lines are written through the ``datadog`` package's buffered ``DogStatsd`` client, which packs them into
-datagrams of at most ``max_packet_size`` bytes (UDP).
+Lines are packed into datagrams of at most ``max_packet_size`` bytes (UDP), the lines of one series in
+one datagram, and sent through the ``datadog`` package's ``DogStatsd`` client. A datagram that does not
+arrive does not move the delta baseline of its series: the next export sends those increments again.
+Over UDP a send to a closed port "succeeds" and the loss only shows as an ICMP error on the socket, so
+every datagram is followed by a look at the socket's pending error (``SO_ERROR``); on the same host that
+error is there as soon as the send returns (see ``docs/reliability.md`` for what holds across a network).
 
 Example::
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +43,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from .._pipeline import DeltaTracker, ExportFailure
+from .._pipeline import DeltaTracker, ExportFailure, SeriesKey, series_key
 from ..config import DOGSTATSD_MODES, DogStatsdSettings
 from ..errors import ConfigurationError
 
@@ -151,15 +156,32 @@ class DogStatsdSerializer:
 
     def lines(self, data: MetricsData) -> list[str]:
         """The lines for one collection; counter and histogram deltas are taken against the previous call."""
-        out: list[str] = []
+        groups = self.series_lines(data)
+        self.commit()
+        return [line for _, lines in groups for line in lines]
+
+    def series_lines(self, data: MetricsData) -> list[tuple[SeriesKey | None, list[str]]]:
+        """The lines for one collection grouped by series, pending until :meth:`commit`.
+
+        The key of a group names the series whose delta baseline the lines move (``None`` for gauges,
+        which are sent whole every time); ``commit(lost=...)`` keeps the old baseline of lost series.
+        """
+        out: list[tuple[SeriesKey | None, list[str]]] = []
         for resource_metrics in data.resource_metrics:
             constant = self._constant_tags(resource_metrics.resource)
             for scope_metrics in resource_metrics.scope_metrics:
                 prefix = scope_metrics.scope.name + "\x00"
                 for metric in scope_metrics.metrics:
                     self._metric(prefix, metric, constant, out)
-        self._tracker.advance()
         return out
+
+    def commit(self, lost: Iterable[SeriesKey] = ()) -> None:
+        """The lines of the last :meth:`series_lines` were sent: deltas since then start there, except for ``lost``."""
+        self._tracker.advance(lost)
+
+    def reset(self) -> None:
+        """Forget every baseline (a forked child: its series start from zero)."""
+        self._tracker = DeltaTracker()
 
     def _constant_tags(self, resource: Resource) -> str:
         cached, text = self._resource_tags
@@ -176,7 +198,7 @@ class DogStatsdSerializer:
         self._resource_tags = (resource, text)
         return text
 
-    def _metric(self, prefix: str, metric: Metric, constant: str, out: list[str]) -> None:
+    def _metric(self, prefix: str, metric: Metric, constant: str, out: _Groups) -> None:
         name = metric_name(metric.name)
         data = metric.data
         if isinstance(data, Sum) and data.is_monotonic:
@@ -192,32 +214,39 @@ class DogStatsdSerializer:
                 if isinstance(histogram_point, HistogramDataPoint):
                     self._distribution(prefix + metric.name, name, histogram_point, constant, out)
 
-    def _count(self, key: str, name: str, point: NumberDataPoint, constant: str, out: list[str]) -> None:
+    def _count(self, key: str, name: str, point: NumberDataPoint, constant: str, out: _Groups) -> None:
         delta = self._tracker.sum(key, point)
         if delta is not None:
-            out.append(f"{name}:{number(delta.value)}|c{_tags(point.attributes, constant)}")
+            line = f"{name}:{number(delta.value)}|c{_tags(point.attributes, constant)}"
         elif self.mode == "statsd":
-            out.append(f"{name}:0|c{_tags(point.attributes, constant)}")
+            line = f"{name}:0|c{_tags(point.attributes, constant)}"
+        else:
+            return
+        out.append((series_key(key, point.attributes), [line]))
 
-    def _gauge(self, name: str, point: NumberDataPoint, constant: str, out: list[str]) -> None:
+    def _gauge(self, name: str, point: NumberDataPoint, constant: str, out: _Groups) -> None:
         value = point.value
         if not math.isfinite(value):
             return
         tags = _tags(point.attributes, constant)
-        if value < 0 and self.mode == "statsd":
-            out.append(f"{name}:0|g{tags}")
-        out.append(f"{name}:{number(value)}|g{tags}")
+        lines = [f"{name}:0|g{tags}"] if value < 0 and self.mode == "statsd" else []
+        lines.append(f"{name}:{number(value)}|g{tags}")
+        out.append((None, lines))
 
-    def _distribution(self, key: str, name: str, point: HistogramDataPoint, constant: str, out: list[str]) -> None:
+    def _distribution(self, key: str, name: str, point: HistogramDataPoint, constant: str, out: _Groups) -> None:
         delta = self._tracker.histogram(key, point)
         tags = _tags(point.attributes, constant)
         if delta is None:
             if self.mode == "statsd":
-                out.extend((f"{name}.count:0|c{tags}", f"{name}.sum:0|c{tags}"))
+                out.append((series_key(key, point.attributes), [f"{name}.count:0|c{tags}", f"{name}.sum:0|c{tags}"]))
             return
-        out.extend(_bucket_lines(name, delta, point, tags))
-        out.append(f"{name}.count:{delta.count}|c{tags}")
-        out.append(f"{name}.sum:{number(delta.sum)}|c{tags}")
+        lines = list(_bucket_lines(name, delta, point, tags))
+        lines.append(f"{name}.count:{delta.count}|c{tags}")
+        lines.append(f"{name}.sum:{number(delta.sum)}|c{tags}")
+        out.append((series_key(key, point.attributes), lines))
+
+
+_Groups = list[tuple[SeriesKey | None, list[str]]]
 
 
 def _bucket_lines(name: str, delta: HistogramDataPoint, cumulative: HistogramDataPoint, tags: str) -> Iterable[str]:
@@ -277,8 +306,16 @@ def _client(settings: DogStatsdSettings) -> Any:
     )
 
 
+_UDS_PACKET_SIZE = 8192
+"""Datagrams on a Unix socket: the DataDog Agent's default DogStatsD buffer, and the client's default there."""
+
+
 class DogStatsdExporter:
-    """Sends each collection as DogStatsD lines; losses are raised as ``ExportFailure`` for the push loop to count.
+    """Sends each collection as DogStatsD datagrams; losses are raised as ``ExportFailure`` for the push loop to count.
+
+    The lines of one series travel in one datagram. A datagram that fails to send, or whose loss the
+    socket reports right after (UDP to a closed port), keeps its series' delta baseline, so their
+    increments go out again with the next export instead of being lost.
 
     Example::
 
@@ -293,6 +330,7 @@ class DogStatsdExporter:
         self._serializer = DogStatsdSerializer(
             settings.mode, {"env": settings.env, "service": settings.service, "version": settings.version}
         )
+        self._own_client = client is None
         self._client = client if client is not None else _client(settings)
 
     def __repr__(self) -> str:
@@ -304,35 +342,93 @@ class DogStatsdExporter:
             self._client.get_socket()
         except OSError as exc:
             raise ExportFailure(["unreachable"], f"DogStatsD at {self.settings.url}: {exc}") from None
+        groups = self._serializer.series_lines(data)
+        datagrams, too_long = _pack(groups, self.settings.max_packet_size if self._udp else _UDS_PACKET_SIZE)
+        lost: list[SeriesKey] = []
+        failed = done = 0
+        try:
+            for payload, keys in datagrams:
+                if not self._transmit(payload):
+                    failed += 1
+                    lost.extend(keys)
+                done += 1
+        except BaseException:
+            for _, keys in datagrams[done:]:
+                lost.extend(keys)
+            raise
+        finally:
+            self._serializer.commit(lost)
         reasons = []
-        too_long, sent = self._send(self._serializer.lines(data))
         if too_long:
             reasons.append("line_too_long")
-        if self._client.flush() is False or not sent:
+        if failed:
             reasons.append("send_failed")
         if reasons:
             detail = f"DogStatsD at {self.settings.url}: {too_long} line(s) over the packet size dropped"
-            raise ExportFailure(reasons, detail if too_long else f"DogStatsD send to {self.settings.url} failed")
+            if failed:
+                detail = f"DogStatsD send to {self.settings.url} failed: {failed} of {len(datagrams)} datagram(s)"
+            raise ExportFailure(reasons, detail)
 
-    def _send(self, lines: Iterable[str]) -> tuple[int, bool]:
-        """Buffer every line; return how many were too long for one datagram, and whether every send worked."""
+    def _transmit(self, payload: str) -> bool:
+        """Send one datagram now; ``False`` if it failed or the socket reports it lost."""
         client = self._client
-        limit = self.settings.max_packet_size if self._udp else 65_536
-        dropped, sent = 0, True
-        for line in lines:
-            size = len(line.encode("utf-8"))
-            if size > limit:
-                dropped += 1
-                continue
-            if size != len(line):
-                # The client sizes packets in characters: a multi-byte line goes on its own to stay within bytes.
-                sent = client.flush() is not False and sent
-            # _send is the client's buffered path without its random sampling: rates here are weights.
-            sent = client._send(line) is not False and sent
-            if size != len(line):
-                sent = client.flush() is not False and sent
-        return dropped, sent
+        # _send is the client's buffered path without its random sampling: rates here are weights.
+        sent = client._send(payload) is not False
+        sent = client.flush() is not False and sent
+        return sent and not (self._udp and _refused(getattr(client, "socket", None)))
 
     def shutdown(self, timeout: float) -> None:
         self._client.flush()
         self._client.close_socket()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: no baseline (its series start from zero) and a socket of its own."""
+        self._serializer.reset()
+        if self._own_client:
+            self._client = _client(self.settings)
+
+
+def _refused(sock: Any) -> bool:
+    """Whether the socket holds an error from an earlier send (on UDP: an ICMP port unreachable), clearing it."""
+    if not isinstance(sock, socket.socket):
+        return False
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0
+    except OSError:
+        return False
+
+
+def _pack(groups: _Groups, limit: int) -> tuple[list[tuple[str, list[SeriesKey]]], int]:
+    """Datagrams of at most ``limit`` bytes (each line plus its newline), a series' lines kept together.
+
+    Returns the datagrams with the series each one carries, and how many lines were too long for any
+    datagram (dropped). Sizes are in bytes, so multi-byte characters cannot push a datagram over.
+    """
+    datagrams: list[tuple[str, list[SeriesKey]]] = []
+    lines: list[str] = []
+    keys: list[SeriesKey] = []
+    size = 0
+    too_long = 0
+
+    def close() -> None:
+        nonlocal lines, keys, size
+        if lines:
+            datagrams.append(("\n".join(lines), keys))
+            lines, keys, size = [], [], 0
+
+    for key, group in groups:
+        sizes = [len(line.encode("utf-8")) + 1 for line in group]
+        if size + sum(sizes) > limit:
+            close()
+        for line, length in zip(group, sizes, strict=True):
+            if length > limit:
+                too_long += 1
+                continue
+            if size + length > limit:
+                close()  # only a series too big for one datagram is split
+            lines.append(line)
+            size += length
+            if key is not None and key not in keys[-1:]:
+                keys.append(key)
+    close()
+    return datagrams, too_long

@@ -18,6 +18,10 @@ lowmemory      counters, histograms                   observable counters, up-do
 
 Gauges have no temporality and are sent as they are.
 
+A failed export does not move the delta baseline: the next delta covers
+everything since the last export that arrived, so a collector that was down
+still gets every increment once it is back (see ``docs/reliability.md``).
+
 Example::
 
     tel = tradetel.configure(exporters="otlp", env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"})
@@ -143,8 +147,12 @@ class TemporalityConverter:
         self._observable_counters = observable_counters
         self._tracker = DeltaTracker()
 
-    def convert(self, data: MetricsData) -> MetricsData:
-        """The collection in the preferred temporality (``data`` itself for ``cumulative``)."""
+    def convert(self, data: MetricsData, *, pending: bool = False) -> MetricsData:
+        """The collection in the preferred temporality (``data`` itself for ``cumulative``).
+
+        With ``pending=True`` the deltas become the baseline only at :meth:`commit`; :meth:`discard`
+        (the export failed) keeps the old baseline, so the next deltas include these.
+        """
         if self.preference == "cumulative":
             return data
         cumulative_counters = self._observable_counters() if self.preference == "lowmemory" else frozenset()
@@ -159,8 +167,21 @@ class TemporalityConverter:
                     scopes.append(ScopeMetrics(scope_metrics.scope, kept, scope_metrics.schema_url))
             if scopes:
                 resources.append(ResourceMetrics(resource_metrics.resource, scopes, resource_metrics.schema_url))
-        self._tracker.advance()
+        if not pending:
+            self._tracker.advance()
         return MetricsData(resource_metrics=resources)
+
+    def commit(self) -> None:
+        """The pending conversion arrived: its points are the baseline of the next deltas."""
+        self._tracker.advance()
+
+    def discard(self) -> None:
+        """The pending conversion was not delivered: the next deltas start from the old baseline."""
+        self._tracker.discard()
+
+    def reset(self) -> None:
+        """Forget every baseline (a forked child: its series start from zero)."""
+        self._tracker = DeltaTracker()
 
     def _metric(self, prefix: str, metric: Metric, cumulative_counters: frozenset[str]) -> Metric | None:
         data = metric.data
@@ -194,6 +215,7 @@ class OtlpExporter:
         self.settings = settings
         self._reader: SharedReader | None = None
         self._converter = TemporalityConverter(settings.temporality, self._observable_counters)
+        self._own_exporter = sdk_exporter is None
         self._exporter = sdk_exporter if sdk_exporter is not None else _sdk_exporter(settings)
 
     def __repr__(self) -> str:
@@ -210,14 +232,37 @@ class OtlpExporter:
         return self._reader.observable_counter_names() if self._reader is not None else frozenset()
 
     def export(self, data: MetricsData, timeout: float) -> None:
-        converted = self._converter.convert(data)
+        converter = self._converter
+        converted = converter.convert(data, pending=True)
         if not converted.resource_metrics:
+            converter.commit()
             return
-        result = self._exporter.export(converted, timeout_millis=timeout * 1000)
+        try:
+            result = self._exporter.export(converted, timeout_millis=timeout * 1000)
+        except BaseException:
+            converter.discard()
+            raise
         if result is not MetricExportResult.SUCCESS:
+            converter.discard()
             raise ExportFailure(
                 ["unavailable"], f"OTLP export to {self.settings.resolved_endpoint} failed (after the SDK's retries)"
             )
+        converter.commit()
 
     def shutdown(self, timeout: float) -> None:
         self._exporter.shutdown(timeout_millis=timeout * 1000)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a new connection (the parent's gRPC channel or HTTP pool is not shareable), no baseline.
+
+        The inherited SDK exporter is kept referenced and never closed: closing it here could
+        tear down the connection the parent still uses.
+        """
+        self._converter.reset()
+        if self._own_exporter:
+            _INHERITED.append(self._exporter)
+            self._exporter = _sdk_exporter(self.settings)
+
+
+_INHERITED: list[Any] = []
+"""SDK exporters a forked child inherited: kept alive so that garbage collection never closes them there."""
