@@ -27,7 +27,9 @@ def _closed_port() -> int:
 
 
 def _locks(tel: Any) -> list[Any]:
-    """Every lock a recording, a collection or an export of ``orders.filled`` takes, parent side."""
+    """Every lock a recording, a collection or an export of ``orders.filled`` takes, and exchange_call's."""
+    from tradetel import decorators
+
     handle = tel.instrument("orders.filled")
     store = handle._store
     aggregation = store.aggregation(handle.attributes(FILL))
@@ -40,12 +42,14 @@ def _locks(tel: Any) -> list[Any]:
         tel._reader._lock,
         tel._push._export_lock,
         tel._health._lock,
+        decorators._STREAK_LOCK,
     ]
 
 
 def held_locks() -> None:
     """Fork while another thread holds every lock; the child records, collects, exports and shuts down."""
     import tradetel
+    from tradetel.decorators import exchange_call
     from tradetel.testing import Capture
 
     env = {
@@ -56,6 +60,12 @@ def held_locks() -> None:
     tel = tradetel.configure(exporters="otlp", export_interval=0.05, instance_id="bot-7", env=env)
     fills = tel.orders.filled.bind(**FILL)
     fills.add(5)
+
+    @exchange_call(endpoint="create_order", exchange="binance", telemetry=tel)
+    def create_order() -> str:
+        return "ok"
+
+    create_order()
     tel.orders.latency.record(0.1, **LATENCY)  # a series only the parent records
     deadline = time.monotonic() + 10
     while Capture(tel).value("tradetel.export.failures", exporter="otlp") < 1 and time.monotonic() < deadline:
@@ -82,12 +92,14 @@ def held_locks() -> None:
             signal.alarm(20)  # a deadlock ends the child with SIGALRM instead of hanging the test
             fills.add(2)
             tel.orders.filled.add(3, **FILL)
+            create_order()
             cap = Capture(tel)
             end = time.monotonic() + 10
             while cap.value("tradetel.export.failures", exporter="otlp") < 1 and time.monotonic() < end:
                 time.sleep(0.01)  # the child's own export thread must fail at least once on its own
             report = {
                 "fills": cap.value("orders.filled", **FILL),
+                "requests": cap.value("exchange.requests", status="ok"),
                 "latency_series": len(cap.series("orders.latency")),
                 "failures": cap.value("tradetel.export.failures", exporter="otlp"),
                 "instance": tel.resource.attributes["service.instance.id"],
@@ -112,13 +124,16 @@ def _run(scenario: str) -> list[dict[str, Any]]:
 
 
 def test_child_starts_clean_although_the_parent_held_every_lock() -> None:
-    """Forked while a parent thread held the aggregation, SDK, reader, export and health locks, the child neither
-    deadlocks nor inherits data: it sees only its own fills, none of the parent's series, exports from a thread
-    of its own, under its own instance id; the parent's totals are untouched.
+    """Forked while a parent thread held the aggregation, SDK, reader, export, health and decorator locks, the child
+    neither deadlocks nor inherits data: it sees only its own fills and calls, none of the parent's series,
+    exports from a thread of its own, under its own instance id; the parent's totals are untouched.
     """
-    child, parent = _run("held-locks")
+    reports = _run("held-locks")
+    assert len(reports) == 2, f"the child reported nothing (deadlocked, then ended by SIGALRM?): {reports}"
+    child, parent = reports
     assert child == {
         "fills": 5,
+        "requests": 1,
         "latency_series": 0,
         "failures": child["failures"],
         "instance": child["instance"],

@@ -300,6 +300,9 @@ class Telemetry:
             return
         self.resource = reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
         renew_lock(self._health, "_lock")
+        decorators = sys.modules.get("tradetel.decorators")
+        if decorators is not None:
+            renew_lock(decorators, "_STREAK_LOCK")  # exchange_call's error streaks, taken on every decorated call
         for normalizer in self._normalizers.values():
             renew_lock(normalizer, "_lock")
             normalizer.folded = 0  # the parent's pending folds are the parent's to count
