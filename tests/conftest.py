@@ -67,6 +67,15 @@ class TlsFiles:
     key: Path
     encrypted_key: Path
 
+    def prometheus_env(self, username: str, password: str) -> dict[str, str]:
+        """Settings for a /metrics endpoint with this certificate and basic auth."""
+        return {
+            "TRADETEL_PROMETHEUS_TLS_CERT": str(self.cert),
+            "TRADETEL_PROMETHEUS_TLS_KEY": str(self.key),
+            "TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME": username,
+            "TRADETEL_PROMETHEUS_BASIC_AUTH_PASSWORD": password,
+        }
+
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:

@@ -787,7 +787,7 @@ def _run(tel: tradetel.Telemetry, operations_: list[tuple[str, bool, dict[str, A
     return raised
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
 def test_arbitrary_values_and_attributes(operations_: list[tuple[str, bool, dict[str, Any], list[Any]]]) -> None:
     """No exception in default mode, strict errors for exactly the dropped inputs, exact drop counts and totals."""

@@ -41,12 +41,7 @@ def _basic(user: str, password: str) -> str:
 @pytest.fixture
 def secured(tls_files: TlsFiles) -> Iterator[tradetel.Telemetry]:
     """An endpoint with TLS and basic auth, one fill recorded."""
-    env = {
-        "TRADETEL_PROMETHEUS_TLS_CERT": str(tls_files.cert),
-        "TRADETEL_PROMETHEUS_TLS_KEY": str(tls_files.key),
-        "TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME": USER,
-        "TRADETEL_PROMETHEUS_BASIC_AUTH_PASSWORD": PASSWORD,
-    }
+    env = tls_files.prometheus_env(USER, PASSWORD)
     with tradetel.configure(exporters="prometheus", prometheus_port=0, env=env) as tel:
         tel.orders.filled.add(3, exchange="binance", symbol="BTC-USD", side="buy")
         yield tel

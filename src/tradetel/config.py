@@ -49,15 +49,15 @@ TEMPORALITIES = ("cumulative", "delta", "lowmemory")
 DOGSTATSD_MODES = ("datadog", "statsd")
 
 
-class _Secret(Mapping[str, str]):
-    """A read-only mapping whose repr never shows the values (OTLP headers)."""
+class _Redacting(Mapping[str, Any]):
+    """A read-only mapping whose repr hides what is secret in it; subclasses say what."""
 
     __slots__ = ("_data",)
 
-    def __init__(self, data: Mapping[str, str]) -> None:
+    def __init__(self, data: Mapping[str, Any]) -> None:
         self._data = dict(data)
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> Any:
         return self._data[key]
 
     def __iter__(self) -> Any:
@@ -66,13 +66,19 @@ class _Secret(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def __repr__(self) -> str:
-        return "{" + ", ".join(f"{k!r}: '<redacted>'" for k in self._data) + "}"
-
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Mapping) and dict(self._data) == dict(other)
+        return isinstance(other, Mapping) and self._data == dict(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class _Secret(_Redacting):
+    """A read-only mapping whose repr never shows the values (OTLP headers)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: '<redacted>'" for k in self._data) + "}"
 
 
 class Secret:
@@ -105,6 +111,24 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash((Secret, self._value))
+
+
+_SECRET_KEYS = frozenset({"hash_key"})
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {k: "<redacted>" if k in _SECRET_KEYS else _redact(v) for k, v in value.items()}
+    return value
+
+
+class _Overrides(_Redacting):
+    """Read-only per-instrument overrides whose repr hides secret fields (a label policy's ``hash_key``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(_redact(self._data))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,7 +198,7 @@ class Settings:
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
     dogstatsd: DogStatsdSettings = field(default_factory=DogStatsdSettings)
-    instruments: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    instruments: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _Overrides({}))
 
 
 # --- parsers: each takes the raw value and returns the parsed one or raises ValueError ------------
@@ -739,7 +763,7 @@ def load_settings(
         prometheus=PrometheusSettings(**sections["prometheus"]),
         otlp=OtlpSettings(**sections["otlp"]),
         dogstatsd=DogStatsdSettings(**sections["dogstatsd"]),
-        instruments=MappingProxyType(dict(instruments)),
+        instruments=_Overrides(instruments),
     )
 
 

@@ -245,6 +245,7 @@ def prometheus_server(
 
     A list of targets names the jobs ``target0``, ``target1``... ``feature_flags`` go to
     ``--enable-feature`` (``native-histograms`` for the collector's exponential histograms).
+    ``scrape_options`` maps a job to what its scrape config adds (``basic_auth``, ``tls_config``...).
     """
     count = 0
 
@@ -253,6 +254,7 @@ def prometheus_server(
         *,
         scrape_interval: str = "1s",
         feature_flags: Sequence[str] = (),
+        scrape_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> PrometheusServer:
         nonlocal count
         count += 1
@@ -265,7 +267,10 @@ def prometheus_server(
         home.mkdir()
         config = {
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-            "scrape_configs": [_scrape_config(job, url, scrape_interval) for job, url in jobs.items()],
+            "scrape_configs": [
+                {**_scrape_config(job, url, scrape_interval), **(scrape_options or {}).get(job, {})}
+                for job, url in jobs.items()
+            ],
         }
         (home / "prometheus.yml").write_text(json.dumps(config, indent=2))  # JSON is YAML
         port = pick_free_port()
