@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 
 import tradetel
 from tradetel import ConfigurationError
+from tradetel.config import load_settings
 from tradetel.exporters import prometheus
 from tradetel.testing import Capture
 
@@ -290,3 +291,12 @@ def test_otlp_without_the_certificate_does_not_trust_a_self_signed_collector(tls
         assert failures >= 1
     finally:
         receiver.close()
+
+
+@pytest.mark.parametrize("scheme", ["unix", "unixgram", "unixstream"])
+def test_dogstatsd_socket_urls_are_accepted(scheme: str) -> None:
+    """DD_DOGSTATSD_URL takes every Unix socket form the DogStatsD client supports; other schemes fail by name."""
+    url = f"{scheme}:///var/run/datadog/dsd.socket"
+    assert load_settings({}, env={"DD_DOGSTATSD_URL": url}).dogstatsd.url == url
+    with pytest.raises(ConfigurationError, match="DD_DOGSTATSD_URL"):
+        load_settings({}, env={"DD_DOGSTATSD_URL": f"{scheme}x:///var/run/datadog/dsd.socket"})
