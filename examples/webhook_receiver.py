@@ -5,7 +5,7 @@
 places an order on a simulated exchange. :class:`~tradetel.decorators.signal_handler`
 counts signals received and rejected by reason, their processing time and
 how many are in flight; :class:`~tradetel.decorators.order_placement` records
-the orders. ``GET /metrics`` is tradetel's ASGI exposition app in front of the
+the orders. ``GET /metrics`` is tradetel's ASGI exposition app, added as a route of the
 FastAPI app.
 
 Run as a script, it serves on 127.0.0.1 (a free port) with uvicorn, sends
@@ -49,7 +49,7 @@ def sign(body: bytes, secret: bytes = SECRET) -> str:
 
 
 def create_app(telemetry: tradetel.Telemetry, *, clock: Callable[[], float] = time.time) -> ASGIApp:
-    """The receiver: a FastAPI app for webhooks, with ``/metrics`` served by tradetel in front of it."""
+    """The receiver: a FastAPI app for webhooks, with ``/metrics`` served by tradetel on one of its routes."""
     app = FastAPI(title="signal receiver")
 
     @order_placement(telemetry=telemetry, exchange="simex", reference_price="price")
@@ -101,16 +101,9 @@ def create_app(telemetry: tradetel.Telemetry, *, clock: Callable[[], float] = ti
             return JSONResponse({"status": "rejected", "reason": "invalid_payload"}, status_code=422)
         return JSONResponse({"status": "accepted", "filled": order["filled"], "average": order["average"]})
 
-    metrics = asgi_app(telemetry)
-
-    async def receiver(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        # Starlette would redirect a mounted /metrics to /metrics/; answer the exact path here instead.
-        if scope["type"] == "http" and scope["path"] == "/metrics":
-            await metrics(scope, receive, send)
-        else:
-            await app(scope, receive, send)
-
-    return receiver
+    # tradetel's exposition app answers exactly /metrics (a mount would redirect it to /metrics/).
+    app.add_route("/metrics", asgi_app(telemetry))
+    return app
 
 
 def signals(count: int, seed: int, now: float) -> list[tuple[bytes, str, str]]:
