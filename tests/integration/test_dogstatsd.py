@@ -30,6 +30,8 @@ def _send_workload(tel: tradetel.Telemetry, workload: Any) -> None:
     tel.force_flush()
 
 
+SLIPPAGE_BP = (-12.0, -7.0, -6.0, -3.0, 4.0)  # median -6 bp
+
 # --- the collector's statsd receiver --------------------------------------------------------------
 
 
@@ -43,7 +45,8 @@ def test_collector_statsd_receiver_gives_exact_totals_tags_and_buckets(
 
     Names, tags (with a `:` inside a value), counter totals and gauges (a negative one too) are exact; the
     histogram's count is exact from the weighted `d` lines and from `.count`, its sum exact from `.sum`, and
-    its median and 90th percentile fall in the buckets of the true ones.
+    its median and 90th percentile fall in the buckets of the true ones, and a signed histogram (slippage in
+    basis points) keeps a negative median in its catalog bucket.
     """
     env = collector_env()
     otel = collector("agent.yaml", env)
@@ -54,8 +57,11 @@ def test_collector_statsd_receiver_gives_exact_totals_tags_and_buckets(
         workload.wait_for_totals(prom, "agent")
         tel.orders.filled.add(1, exchange="binance", symbol="BTC/USDT:USDT", side="sell")
         tel.account.equity.set(-12.5, account="hedge")
+        for slippage_bp in SLIPPAGE_BP:
+            tel.orders.slippage.record(slippage_bp, exchange="binance", symbol="BTC-USD", side="buy")
         tel.force_flush()
         prom.wait_for_value('trading_account_equity{account="hedge"}', -12.5)
+        prom.wait_for_value('sum(trading_orders_slippage_count_total{job="agent"})', len(SLIPPAGE_BP))
 
     unified = {"env": "paper", "service": "dsd-bot", "version": "1.4.0"}
     (labels,) = prom.labels('trading_orders_filled_total{exchange="binance",symbol="BTC-USD"}')
@@ -74,6 +80,9 @@ def test_collector_statsd_receiver_gives_exact_totals_tags_and_buckets(
     workload.check_classic_histogram(prom, "agent", "trading_orders_latency", exact_sum=False)
     p90 = prom.value(f"histogram_quantile(0.9, sum by (le) (trading_orders_latency_bucket{selector}))")
     assert 2.5 < p90 <= 5.0  # the true 90th percentile, 3.0 s, is in tradetel's bucket (2.5, 5]
+    # agent.yaml gives the signed slippage histogram its catalog bounds: the median stays negative.
+    slippage = prom.value('histogram_quantile(0.5, sum by (le) (trading_orders_slippage_bucket{job="agent"}))')
+    assert -10 < slippage <= -5  # the true median, -6 bp, is in the catalog bucket (-10, -5]
 
 
 # --- Etsy statsd ----------------------------------------------------------------------------------
