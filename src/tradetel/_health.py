@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .errors import InvalidAttributeError, InvalidValueError
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter
+    from opentelemetry.metrics import Counter, Histogram
 
 _logger = logging.getLogger("tradetel")
 
@@ -29,6 +29,7 @@ class Health:
 
     __slots__ = (
         "_dropped",
+        "_export_duration",
         "_export_failures",
         "_lock",
         "_logged",
@@ -44,15 +45,29 @@ class Health:
         self._unknown_keys: Counter | None = None
         self._export_failures: Counter | None = None
         self._overflow: Counter | None = None
+        self._export_duration: Histogram | None = None
         self._logged: set[tuple[str, str]] = set()
         self._saturated = False
         self._lock = threading.Lock()
 
-    def bind(self, dropped: Counter, unknown_keys: Counter, export_failures: Counter, overflow: Counter) -> None:
+    def bind(
+        self,
+        dropped: Counter,
+        unknown_keys: Counter,
+        export_failures: Counter,
+        overflow: Counter,
+        export_duration: Histogram | None = None,
+    ) -> None:
         self._dropped = dropped
         self._unknown_keys = unknown_keys
         self._export_failures = export_failures
         self._overflow = overflow
+        self._export_duration = export_duration
+
+    def exported(self, exporter: str, seconds: float) -> None:
+        """One push to ``exporter`` took ``seconds``, whether it succeeded or not."""
+        if self._export_duration is not None:
+            self._export_duration.record(seconds, {"exporter": exporter})
 
     def overflow(self, instrument: str) -> None:
         """A measurement landed in the instrument's overflow series: its series limit is reached."""

@@ -288,6 +288,7 @@ class PushLoop:
                 self._export(exporter, data)
 
     def _export(self, exporter: PushExporter, data: MetricsData) -> None:
+        start = time.perf_counter()
         try:
             exporter.export(data, self._timeout)
         except ExportFailure as failure:
@@ -295,6 +296,8 @@ class PushLoop:
                 self._health.export_failed(exporter.name, reason, str(failure))
         except Exception as exc:
             self._health.export_failed(exporter.name, type(exc).__name__, str(exc))
+        finally:
+            self._health.exported(exporter.name, time.perf_counter() - start)
 
     def shutdown(self, timeout: float) -> bool:
         """Stop the loop, flush the last interval, close the exporters, all within ``timeout`` seconds.

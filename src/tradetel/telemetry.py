@@ -118,6 +118,7 @@ class Telemetry:
             self._instruments["attributes.dropped"].otel_instrument,
             self._instruments["export.failures"].otel_instrument,
             self._instruments["cardinality.overflow"].otel_instrument,
+            self._instruments["export.duration"].otel_instrument,
         )
         self._closed = False
         self._close_lock = threading.Lock()
