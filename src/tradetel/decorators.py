@@ -696,11 +696,12 @@ class _Generic(Instrumentation):
     def __init__(
         self,
         instrument: str | Instrument,
+        /,
         *,
-        telemetry: Telemetry | None,
-        attributes: Mapping[str, object],
+        telemetry: Telemetry | None = None,
         from_args: Mapping[str, ArgSource] | None = None,
         from_result: Mapping[str, ResultSource] | None = None,
+        **attributes: object,
     ) -> None:
         if not isinstance(instrument, str | Instrument):
             raise ConfigurationError(f"{self._name}(instrument)", instrument, "a catalog name or an instrument handle")
@@ -738,20 +739,6 @@ class timed(_Generic):  # noqa: N801 - a decorator reads as a function
     _name = "timed"
     _kinds = (Kind.HISTOGRAM,)
 
-    def __init__(
-        self,
-        instrument: str | Instrument,
-        /,
-        *,
-        telemetry: Telemetry | None = None,
-        from_args: Mapping[str, ArgSource] | None = None,
-        from_result: Mapping[str, ResultSource] | None = None,
-        **attributes: object,
-    ) -> None:
-        super().__init__(
-            instrument, telemetry=telemetry, attributes=attributes, from_args=from_args, from_result=from_result
-        )
-
     def _exit(self, call: Call, plan: _Plan, duration: float, exc: BaseException | None) -> None:
         _emit(call, plan, "record", "main", duration)
 
@@ -769,20 +756,6 @@ class counted(_Generic):  # noqa: N801 - a decorator reads as a function
 
     _name = "counted"
     _kinds = (Kind.COUNTER, Kind.UP_DOWN_COUNTER)
-
-    def __init__(
-        self,
-        instrument: str | Instrument,
-        /,
-        *,
-        telemetry: Telemetry | None = None,
-        from_args: Mapping[str, ArgSource] | None = None,
-        from_result: Mapping[str, ResultSource] | None = None,
-        **attributes: object,
-    ) -> None:
-        super().__init__(
-            instrument, telemetry=telemetry, attributes=attributes, from_args=from_args, from_result=from_result
-        )
 
     def _exit(self, call: Call, plan: _Plan, duration: float, exc: BaseException | None) -> None:
         _emit(call, plan, "add", "main", 1)
@@ -812,7 +785,7 @@ class in_flight(_Generic):  # noqa: N801 - a decorator reads as a function
         from_args: Mapping[str, ArgSource] | None = None,
         **attributes: object,
     ) -> None:
-        super().__init__(instrument, telemetry=telemetry, attributes=attributes, from_args=from_args)
+        super().__init__(instrument, telemetry=telemetry, from_args=from_args, from_result=None, **attributes)
 
     def _enter(self, call: Call, plan: _Plan) -> None:
         call.entered = call.attributes
@@ -855,7 +828,7 @@ class count_exceptions(_Generic):  # noqa: N801 - a decorator reads as a functio
         **attributes: object,
     ) -> None:
         self._exceptions = exceptions
-        super().__init__(instrument, telemetry=telemetry, attributes=attributes, from_args=from_args)
+        super().__init__(instrument, telemetry=telemetry, from_args=from_args, from_result=None, **attributes)
 
     def _exit(self, call: Call, plan: _Plan, duration: float, exc: BaseException | None) -> None:
         if exc is None or not isinstance(exc, self._exceptions):
