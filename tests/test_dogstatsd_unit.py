@@ -210,82 +210,6 @@ def test_unified_service_tags_come_from_settings_or_resource() -> None:
     assert {"env:live", "service:svc", "version:1.2.3"} <= set(from_settings)
 
 
-class _FakeClient:
-    """Stands in for datadog's DogStatsd: records what is buffered and flushed."""
-
-    def __init__(self, *, fail: bool = False, unreachable: bool = False) -> None:
-        self.buffer: list[str] = []
-        self.packets: list[str] = []
-        self.fail = fail
-        self.unreachable = unreachable
-        self.closed = False
-
-    def get_socket(self) -> None:
-        if self.unreachable:
-            raise FileNotFoundError(2, "No such file or directory")
-
-    def _send(self, line: str) -> bool:
-        self.buffer.append(line)
-        return True
-
-    def flush(self) -> bool:
-        if self.buffer:
-            self.packets.append("\n".join(self.buffer))
-            self.buffer = []
-        return not self.fail
-
-    def close_socket(self) -> None:
-        self.closed = True
-
-
-def _exporter(client: Any, **settings: Any) -> DogStatsdExporter:
-    return DogStatsdExporter(DogStatsdSettings(url="udp://127.0.0.1:8125", **settings), client=client)
-
-
-def test_lines_longer_than_a_datagram_are_dropped_and_reported() -> None:
-    """A line that cannot fit one datagram is dropped, the others are sent, and the loss is raised as a reason."""
-    client = _FakeClient()
-    with pytest.raises(ExportFailure) as failure:
-        _exporter(client, max_packet_size=512).export(_sum_data(1, 1, 2, {"note": "x" * 600}), 1.0)
-    assert failure.value.reasons == ("line_too_long",)
-    assert client.packets == ["trading.orders.filled:1|c|#side:buy,service:bot"]
-
-
-def test_datagrams_are_sized_in_bytes(cap: Capture) -> None:
-    """Lines with multi-byte characters are packed by their size in bytes: no datagram exceeds the packet size."""
-    for i in range(40):
-        cap.telemetry.orders.filled.add(1, exchange="binance", symbol=f"ÉTH-€{i}", side="buy")
-    client = _FakeClient()
-    _exporter(client, max_packet_size=512).export(cap.telemetry.collect(), 1.0)
-    assert len(client.packets) > 1
-    assert all(len(packet.encode("utf-8")) + 1 <= 512 for packet in client.packets)  # the client adds a newline
-    sent = [line for packet in client.packets for line in packet.split("\n")]
-    assert sorted(line.split("€")[1].split(",")[0] for line in sent if "€" in line) == sorted(map(str, range(40)))
-
-
-def test_unreachable_socket_keeps_deltas_for_the_next_export(cap: Capture) -> None:
-    """While the socket cannot be opened nothing is taken: the next successful export sends the whole delta."""
-    fills = cap.telemetry.orders.filled.bind(exchange="binance", symbol="BTC-USD", side="buy")
-    client = _FakeClient(unreachable=True)
-    exporter = _exporter(client)
-    fills.add(2)
-    with pytest.raises(ExportFailure) as failure:
-        exporter.export(cap.telemetry.collect(), 1.0)
-    assert failure.value.reasons == ("unreachable",)
-    fills.add(3)
-    client.unreachable = False
-    exporter.export(cap.telemetry.collect(), 1.0)
-    assert client.packets[0].startswith("trading.orders.filled:5|c")
-
-
-def test_send_failure_is_reported(cap: Capture) -> None:
-    """A flush the client reports as failed becomes a `send_failed` reason."""
-    cap.telemetry.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
-    with pytest.raises(ExportFailure) as failure:
-        _exporter(_FakeClient(fail=True)).export(cap.telemetry.collect(), 1.0)
-    assert failure.value.reasons == ("send_failed",)
-
-
 @pytest.fixture
 def udp_listener() -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -305,6 +229,62 @@ def _receive_all(sock: socket.socket) -> list[bytes]:
             return packets
 
 
+def _lines(packets: list[bytes]) -> list[str]:
+    return [line for packet in packets for line in packet.decode().split("\n") if line]
+
+
+def _exporter(listener: socket.socket, **settings: Any) -> DogStatsdExporter:
+    port = listener.getsockname()[1]
+    return DogStatsdExporter(DogStatsdSettings(url=f"udp://127.0.0.1:{port}", **settings))
+
+
+def test_lines_longer_than_a_datagram_are_dropped_and_reported(udp_listener: socket.socket) -> None:
+    """A line that cannot fit one datagram is dropped, the others are sent, and the loss is raised as a reason."""
+    exporter = _exporter(udp_listener, max_packet_size=512)
+    with pytest.raises(ExportFailure) as failure:
+        exporter.export(_sum_data(1, 1, 2, {"note": "x" * 600}), 1.0)
+    exporter.shutdown(1.0)
+    assert failure.value.reasons == ("line_too_long",)
+    assert _lines(_receive_all(udp_listener)) == ["trading.orders.filled:1|c|#side:buy,service:bot"]
+
+
+def test_datagrams_are_sized_in_bytes(cap: Capture, udp_listener: socket.socket) -> None:
+    """Lines with multi-byte characters are packed by their size in bytes: no datagram exceeds the packet size."""
+    for i in range(40):
+        cap.telemetry.orders.filled.add(1, exchange="binance", symbol=f"ÉTH-€{i}", side="buy")
+    exporter = _exporter(udp_listener, max_packet_size=512)
+    exporter.export(cap.telemetry.collect(), 1.0)
+    exporter.shutdown(1.0)
+    packets = _receive_all(udp_listener)
+    assert len(packets) > 1
+    assert all(len(packet) <= 512 for packet in packets)
+    sent = _lines(packets)
+    assert sorted(line.split("€")[1].split(",")[0] for line in sent if "€" in line) == sorted(map(str, range(40)))
+
+
+def test_unreachable_socket_keeps_deltas_for_the_next_export(cap: Capture) -> None:
+    """While the Unix socket does not exist nothing is taken: the first export that gets through sends it all."""
+    directory = tempfile.mkdtemp(prefix="tt-dsd-")
+    path = os.path.join(directory, "dsd.sock")
+    fills = cap.telemetry.orders.filled.bind(exchange="binance", symbol="BTC-USD", side="buy")
+    exporter = DogStatsdExporter(DogStatsdSettings(url=f"unixgram://{path}"))
+    try:
+        fills.add(2)
+        with pytest.raises(ExportFailure) as failure:
+            exporter.export(cap.telemetry.collect(), 1.0)
+        assert failure.value.reasons == ("unreachable",)
+        fills.add(3)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            receiver.bind(path)
+            exporter.export(cap.telemetry.collect(), 1.0)
+            received = _lines(_receive_all(receiver))
+    finally:
+        exporter.shutdown(1.0)
+        Path(path).unlink(missing_ok=True)
+        os.rmdir(directory)
+    assert [line.split("|#")[0] for line in received] == ["trading.orders.filled:5|c"]
+
+
 def test_udp_datagrams_stay_within_the_packet_size(udp_listener: socket.socket) -> None:
     """Over real UDP, many series arrive complete in datagrams no larger than max_packet_size."""
     port = udp_listener.getsockname()[1]
@@ -319,8 +299,10 @@ def test_udp_datagrams_stay_within_the_packet_size(udp_listener: socket.socket) 
     assert sorted(int(_parse(line)[1]) for line in lines) == list(range(1, 61))
 
 
-def test_client_does_not_read_datadog_environment(udp_listener: socket.socket, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DD_*/DATADOG_TAGS in the process environment do not leak in: only tradetel's settings decide tags."""
+def test_process_environment_is_not_read_when_env_is_given(
+    udp_listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``env=`` given, DD_*/DATADOG_TAGS of the process do not leak in: only tradetel's settings decide tags."""
     monkeypatch.setenv("DATADOG_TAGS", "team:leak")
     monkeypatch.setenv("DD_ENV", "leak")
     monkeypatch.setenv("DD_EXTERNAL_ENV", "it-leak")
