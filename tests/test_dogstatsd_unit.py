@@ -26,7 +26,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 import tradetel
 from tradetel._pipeline import ExportFailure
-from tradetel.config import DogStatsdSettings
+from tradetel.config import DogStatsdSettings, load_settings
 from tradetel.exporters.dogstatsd import (
     DogStatsdExporter,
     DogStatsdSerializer,
@@ -357,3 +357,42 @@ def test_unreachable_socket_is_counted_on_the_prometheus_endpoint() -> None:
         tel.force_flush()
         text = render(tel.collect()).decode()
     assert 'tradetel_export_failures_total{exporter="dogstatsd",reason="unreachable"} 1' in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DD_TAGS", "team:quant|x"),
+        ("DATADOG_TAGS", "desk:#eu"),
+        ("DD_ENTITY_ID", "pod uid"),
+        ("DD_EXTERNAL_ENV", "it-false|c:forged"),
+        ("DD_ORIGIN_DETECTION_ENABLED", "maybe"),
+    ],
+)
+def test_datadog_variables_that_would_break_a_line_are_configuration_errors(variable: str, value: str) -> None:
+    """A DD_* value that could end a field or a line is refused at configuration, naming the variable."""
+    with pytest.raises(tradetel.ConfigurationError) as error:
+        load_settings(env={variable: value})
+    assert variable in str(error.value)
+
+
+def test_statsd_mode_sends_no_origin_fields(cap: Capture) -> None:
+    """The collector's statsd receiver rejects unknown fields: statsd mode never sends `|c:` or `|e:`."""
+    cap.telemetry.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
+    origin = {"container_id": "ci-abc", "external_env": "it-false,cn-bot", "entity_id": "pod"}
+    datadog = DogStatsdSerializer("datadog", **origin).lines(cap.telemetry.collect())
+    statsd = DogStatsdSerializer("statsd", **origin).lines(cap.telemetry.collect())
+    assert all(line.endswith("|c:ci-abc|e:it-false,cn-bot") for line in datadog)
+    assert all("|c:" not in line and "|e:" not in line for line in statsd)
+    assert all("dd.internal.entity_id:pod" in line for line in datadog + statsd)
+
+
+def test_tags_from_dd_tags_keep_unified_service_tags_single() -> None:
+    """DD_TAGS adds constant tags; its env: only counts when DD_ENV is not set, so a line has one env tag."""
+    settings = load_settings(env={"DD_TAGS": "team:quant, env:staging  desk:eu", "DD_ENV": "paper"})
+    assert settings.dogstatsd.tags == ("team:quant", "env:staging", "desk:eu")
+    serializer = DogStatsdSerializer(unified={"env": settings.dogstatsd.env}, tags=settings.dogstatsd.tags)
+    tags = _parse(serializer.lines(_sum_data(1))[0])[4]
+    assert tags == ["side:buy", "team:quant", "desk:eu", "env:paper", "service:bot"]
+    fallback = DogStatsdSerializer(tags=settings.dogstatsd.tags)
+    assert "env:staging" in _parse(fallback.lines(_sum_data(1))[0])[4]
