@@ -175,9 +175,7 @@ def test_oversize_datagrams_are_split_and_a_line_too_large_is_dropped(cap: Captu
     """
     reader = _Reader(socket_path)
     sock = DogStatsdSocket(f"unixgram://{socket_path}")
-    sock.open()
-    raw = sock._sock
-    assert raw is not None
+    raw = sock.open()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024)  # the kernel doubles it: about 2 KiB
     limit = raw.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
     exporter = DogStatsdExporter(DogStatsdSettings(url=f"unixgram://{socket_path}"), sock=sock)

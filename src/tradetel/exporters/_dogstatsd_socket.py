@@ -85,14 +85,16 @@ class DogStatsdSocket:
     def udp(self) -> bool:
         return self.scheme == "udp"
 
-    def open(self) -> None:
-        """Connect now if not connected; raises :class:`SendError` (``unreachable``) when it cannot."""
-        if self._sock is not None:
-            return
+    def open(self) -> socket.socket:
+        """The connected socket, connecting now if needed; raises :class:`SendError` (``unreachable``) if it cannot."""
+        sock = self._sock
+        if sock is not None:
+            return sock
         try:
-            self._sock = self._connect()
+            sock = self._sock = self._connect()
         except OSError as exc:
             raise SendError("unreachable", f"DogStatsD at {self.url}: {exc}") from None
+        return sock
 
     def _connect(self) -> socket.socket:
         if self.udp:
@@ -136,9 +138,7 @@ class DogStatsdSocket:
         connection unusable (the receiver is gone, a stream broke mid-frame) the socket is closed, and
         the next send connects again.
         """
-        self.open()
-        sock = self._sock
-        assert sock is not None
+        sock = self.open()
         try:
             # A timeout of 0 makes the socket non-blocking: a full queue fails at once with EAGAIN.
             sock.settimeout(max(deadline - time.monotonic(), 0.0))
