@@ -396,3 +396,24 @@ def test_tags_from_dd_tags_keep_unified_service_tags_single() -> None:
     assert tags == ["side:buy", "team:quant", "desk:eu", "env:paper", "service:bot"]
     fallback = DogStatsdSerializer(tags=settings.dogstatsd.tags)
     assert "env:staging" in _parse(fallback.lines(_sum_data(1))[0])[4]
+
+
+def test_dd_dogstatsd_socket_selects_a_unix_socket() -> None:
+    """DD_DOGSTATSD_SOCKET=/path means unix:///path, after DD_DOGSTATSD_URL and before DD_AGENT_HOST."""
+    socket_env = {"DD_DOGSTATSD_SOCKET": "/var/run/datadog/dsd.socket", "DD_AGENT_HOST": "10.0.0.1"}
+    assert load_settings(env=socket_env).dogstatsd.url == "unix:///var/run/datadog/dsd.socket"
+    url_env = {**socket_env, "DD_DOGSTATSD_URL": "udp://127.0.0.1:9125"}
+    assert load_settings(env=url_env).dogstatsd.url == "udp://127.0.0.1:9125"
+    with pytest.raises(tradetel.ConfigurationError) as error:
+        load_settings(env={"DD_DOGSTATSD_SOCKET": "dsd.socket"})
+    assert "DD_DOGSTATSD_SOCKET" in str(error.value) and "absolute path" in str(error.value)
+
+
+def test_dd_dogstatsd_socket_delivers(unix_datagram_socket: tuple[socket.socket, str]) -> None:
+    """A tradetel configured by DD_DOGSTATSD_SOCKET alone delivers to that Unix datagram socket."""
+    sock, path = unix_datagram_socket
+    with tradetel.configure(exporters="dogstatsd", env={"DD_DOGSTATSD_SOCKET": path}, export_interval=3600) as tel:
+        tel.orders.filled.add(6, exchange="binance", symbol="BTC-USD", side="buy")
+        tel.force_flush()
+        text = b"".join(_receive_all(sock)).decode()
+    assert text.startswith("trading.orders.filled:6|c|")

@@ -642,7 +642,8 @@ SETTINGS: tuple[Setting, ...] = (
         ("DD_DOGSTATSD_URL",),
         _dogstatsd_url,
         "udp://host:port, unix:///path/to/socket, unixgram:///path or unixstream:///path",
-        "Where DogStatsD datagrams go. Default from DD_AGENT_HOST/DD_DOGSTATSD_PORT, else udp://localhost:8125.",
+        "Where DogStatsD datagrams go. Default from DD_DOGSTATSD_SOCKET, else DD_AGENT_HOST/DD_DOGSTATSD_PORT, "
+        "else udp://localhost:8125.",
     ),
     Setting("dogstatsd.env", ("DD_ENV",), _optional_text, "a non-empty string", "`env:` tag on every metric."),
     Setting(
@@ -759,6 +760,11 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _dogstatsd_url_from_parts(env: Mapping[str, str]) -> str | None:
+    path = env.get("DD_DOGSTATSD_SOCKET", "").strip()
+    if path:
+        if not path.startswith("/"):
+            raise ConfigurationError("DD_DOGSTATSD_SOCKET", path, "an absolute path to a Unix socket")
+        return "unix://" + path
     host = env.get("DD_AGENT_HOST")
     port = env.get("DD_DOGSTATSD_PORT")
     if not host and not port:
