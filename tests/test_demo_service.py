@@ -34,15 +34,15 @@ def test_demo_keeps_the_configured_service_name(free_port: int, variables: dict[
     """The demo's resource (Prometheus target_info) and DogStatsD service tag use the configured name, else its own."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", 0))
-        receiver.settimeout(10)
+        receiver.settimeout(30)
         env = {k: v for k, v in os.environ.items() if k not in ("DD_SERVICE", "OTEL_SERVICE_NAME")}
         env.update(variables, DD_DOGSTATSD_URL=f"udp://127.0.0.1:{receiver.getsockname()[1]}")
         env.update(OTEL_METRIC_EXPORT_INTERVAL="200")
-        command = [sys.executable, "-m", "tradetel", "demo", "--duration", "20", "--quiet", "--seed", "3"]
+        command = [sys.executable, "-m", "tradetel", "demo", "--duration", "60", "--quiet", "--seed", "3"]
         command += ["--exporters", "prometheus,dogstatsd", "--port", str(free_port)]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            info = _target_info(f"http://127.0.0.1:{free_port}/metrics", time.monotonic() + 15)
+            info = _target_info(f"http://127.0.0.1:{free_port}/metrics", time.monotonic() + 30)
             datagram = receiver.recv(65_536).decode()
         finally:
             process.terminate()
