@@ -7,6 +7,7 @@ receive queue that is full, a datagram larger than the socket takes.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import struct
@@ -292,3 +293,62 @@ def test_failures_are_counted_with_their_reason_on_the_prometheus_endpoint(socke
         series = Capture(tel).series("tradetel.export.failures")
         failures = {attributes["reason"]: value for attributes, value in series}
     assert failures == {"refused": 1, "unreachable": 1}
+
+
+class _ReceiverGoesAwayAfterOneDatagram(DogStatsdSocket):
+    """A real socket whose receiver is closed and removed right after the first datagram it delivers."""
+
+    def __init__(self, url: str, receiver: socket.socket, path: str) -> None:
+        super().__init__(url)
+        self.receiver = receiver
+        self.path = path
+        self.received: list[str] = []
+
+    def send(self, payload: bytes, deadline: float) -> None:
+        super().send(payload, deadline)
+        if self.receiver.fileno() != -1:
+            self.received += _drain(self.receiver)
+            self.receiver.close()
+            Path(self.path).unlink()
+
+
+def test_series_split_over_datagrams_and_delivered_in_part_is_not_counted_twice(cap: Capture, socket_path: str) -> None:
+    """A histogram series larger than one datagram, delivered in part, is dropped and counted, never re-sent.
+
+    Re-sending it would add its delivered buckets a second time at the consumer; what arrives stays at
+    most what was recorded, and the loss shows as `partial_series`.
+    """
+    receiver = _datagram_receiver(socket_path)
+    sock = _ReceiverGoesAwayAfterOneDatagram(f"unixgram://{socket_path}", receiver, socket_path)
+    exporter = DogStatsdExporter(DogStatsdSettings(url=f"unixgram://{socket_path}"), sock=sock)
+    latency = cap.telemetry.meter.create_histogram("bot.latency", explicit_bucket_boundaries_advisory=list(range(40)))
+    label = {"venue": "v" * 400}  # 40 lines of about 450 bytes: more than one 8 KiB datagram
+    values = [index + 0.5 for index in range(40)]
+    for value in values:
+        latency.record(value, label)
+    with pytest.raises(ExportFailure) as failure:
+        exporter.export(cap.telemetry.collect(), 1.0)
+    assert set(failure.value.reasons) == {"refused", "unreachable", "partial_series"}  # 3 datagrams
+    first = sock.received
+    assert 0 < sum(1 for line in first if line.startswith("bot.latency:")) < len(values)  # delivered in part
+
+    for value in values:
+        latency.record(value, label)
+    receiver = _datagram_receiver(socket_path)
+    try:
+        exporter.export(cap.telemetry.collect(), 1.0)
+        second = _drain(receiver)
+    finally:
+        exporter.shutdown(1.0)
+        receiver.close()
+    per_bucket: dict[int, int] = {}
+    for line in first + second:
+        if line.startswith("bot.latency:"):
+            head, _, *fields = line.split("|")
+            weight = next((int(1 / float(f[1:])) for f in fields if f.startswith("@")), 1)
+            bucket = math.ceil(float(head.split(":")[1]))
+            per_bucket[bucket] = per_bucket.get(bucket, 0) + weight
+    assert max(per_bucket.values()) <= 2  # each bucket got one value per interval: none counted twice
+    assert len(values) < sum(per_bucket.values()) < 2 * len(values)  # the first interval's delivered part, once
+    counts = [int(line.split("|")[0].split(":")[1]) for line in second if line.startswith("bot.latency.count:")]
+    assert counts == [len(values)]  # the first interval's lost part, its count included, was dropped

@@ -321,7 +321,9 @@ class DogStatsdExporter:
     """Sends each collection as DogStatsD datagrams over a socket of its own; losses raise ``ExportFailure``.
 
     The lines of one series travel in one datagram. A datagram that is not delivered keeps its
-    series' delta baseline, so their increments go out again with the next export; each export that
+    series' delta baseline, so their increments go out again with the next export (except a series
+    split over several datagrams and delivered in part: re-sent, its delivered part would count twice,
+    so its lost part is dropped and counted as ``partial_series``); each export that
     lost something is counted in ``tradetel.export.failures`` with the reasons (see
     :class:`~tradetel.exporters._dogstatsd_socket.SendError`). A datagram larger than the socket
     accepts (``EMSGSIZE``) is split and sent again at once, and later datagrams are packed smaller.
@@ -365,11 +367,13 @@ class DogStatsdExporter:
             failed["line_too_long"] = too_long
             last = f"DogStatsD at {self.settings.url}: {too_long} line(s) longer than a datagram dropped"
         pending = deque(datagrams)
+        delivered: set[SeriesKey] = set()
         try:
             while pending:
                 datagram = pending[0]
                 try:
                     self._socket.send(_payload(datagram), deadline)
+                    delivered.update(_keys(datagram))
                 except SendError as exc:
                     if exc.reason == "too_large" and len(datagram) > 1:
                         self._limit = max(min(self._limit, len(_payload(datagram))) // 2, _SMALLEST_PACKET)
@@ -387,7 +391,12 @@ class DogStatsdExporter:
                 lost.extend(_keys(datagram))
             raise
         finally:
-            self._serializer.commit(lost)
+            # A series split over several datagrams and delivered in part is not sent again: the consumer
+            # would count the delivered part twice. Its lost part is dropped, and counted.
+            partial = delivered.intersection(lost)
+            self._serializer.commit(key for key in lost if key not in partial)
+        if partial:
+            failed["partial_series"] = len(partial)
         if failed:
             counts = ", ".join(f"{count} {reason}" for reason, count in failed.items())
             raise ExportFailure(failed, f"{last} ({counts}; {len(datagrams)} datagram(s) in this export)")
