@@ -29,6 +29,7 @@ RULES = "prometheus/tradetel.rules.yml"
 RULE_TESTS = "prometheus/tradetel.rules.test.yml"
 SLO_TESTS = "prometheus/tradetel.slo.test.yml"
 RUNBOOKS = "runbooks.md"
+ALERTMANAGER = "alertmanager/alertmanager.yml"
 
 
 def _yaml(data: Any) -> str:
@@ -58,6 +59,7 @@ def artefacts(
         runbook_url: where the runbook page is published; each alert links to its section there.
         speed: divide every window and ``for`` duration by this (to try the rules in minutes, not hours).
     """
+    from ._alertmanager import alertmanager_config
     from ._dashboards import dashboards
     from ._runbooks import runbooks_markdown
 
@@ -76,6 +78,7 @@ def artefacts(
         files[SLO_TESTS] = _header("promtool unit tests of every SLO burn-rate window pair") + _yaml(slo)
     for name, dashboard in dashboards(catalog, objectives).items():
         files[f"grafana/{name}.json"] = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
+    files[ALERTMANAGER] = _header("Example Alertmanager routing by severity") + _yaml(alertmanager_config())
     files[RUNBOOKS] = runbooks_markdown(objectives, names)
     return files
 
