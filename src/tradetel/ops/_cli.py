@@ -30,9 +30,29 @@ def add_parser(commands: Any) -> None:
     generate.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="an objective, e.g. fill_ratio=0.9"
     )
+    up = actions.add_parser(
+        "up",
+        help="run the demo bot and a local Prometheus with the generated rules, until Ctrl-C",
+        description="Start the demo bot and, when `prometheus` is on PATH, a local Prometheus scraping it with "
+        "the generated rules. Prints the URLs and the PromQL of the first panels.",
+    )
+    up.add_argument("--port", type=int, default=9464, help="the demo's metrics port (default 9464; 0: any free port)")
+    up.add_argument("--prometheus-port", type=int, default=9090, help="Prometheus port (default 9090)")
+    up.add_argument("--duration", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")
+    up.add_argument(
+        "--speed", type=float, default=1.0, help="run the rules N times faster (60: an hour of rules in a minute)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ops_command == "up":
+        from ._stack import run_stack
+
+        return run_stack(port=args.port, prometheus_port=args.prometheus_port, duration=args.duration, speed=args.speed)
+    return _generate(args)
+
+
+def _generate(args: argparse.Namespace) -> int:
     import os
 
     from ..catalog import DEFAULT_CATALOG
