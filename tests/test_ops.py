@@ -13,7 +13,18 @@ import yaml
 
 from tradetel import DEFAULT_CATALOG, Catalog, CatalogError, ConfigurationError, InstrumentSpec, Kind
 from tradetel.cli import main
-from tradetel.ops import ALERTMANAGER, RULE_TESTS, RULES, SLO_TESTS, alerts, artefacts, generate, load_objectives
+from tradetel.ops import (
+    ALERTMANAGER,
+    DATADOG_DASHBOARD,
+    DATADOG_MONITORS,
+    RULE_TESTS,
+    RULES,
+    SLO_TESTS,
+    alerts,
+    artefacts,
+    generate,
+    load_objectives,
+)
 from tradetel.ops._alertmanager import RECEIVERS
 from tradetel.ops._dashboards import dashboards, panel_specs
 from tradetel.ops._model import Names, Objectives
@@ -238,3 +249,26 @@ def test_alertmanager_example_is_valid_and_routes_every_severity() -> None:
     for severity in sorted(severities):
         routed = _amtool("config", "routes", "test", f"--config.file={config}", f"severity={severity}", "alertname=X")
         assert routed.stdout.strip() == RECEIVERS[severity], (severity, routed.stdout, routed.stderr)
+
+
+def _datadog_model(body: Any, model: Any) -> Any:
+    from datadog_api_client import Configuration
+    from datadog_api_client.model_utils import validate_and_convert_types
+
+    return validate_and_convert_types(body, (model,), ["body"], True, True, Configuration())
+
+
+def test_datadog_dashboard_and_monitors_validate_with_datadogs_own_models() -> None:
+    """Every body parses into datadog-api-client's Dashboard and Monitor models with nothing left unparsed."""
+    from datadog_api_client.v1.model.dashboard import Dashboard
+    from datadog_api_client.v1.model.monitor import Monitor
+
+    dashboard = json.loads((OPS / DATADOG_DASHBOARD).read_text())
+    assert _datadog_model(dashboard, Dashboard)._unparsed is False
+    monitors = json.loads((OPS / DATADOG_MONITORS).read_text())
+    assert len(monitors) == 10
+    for monitor in monitors:
+        assert _datadog_model(monitor, Monitor)._unparsed is False, monitor["name"]
+    broken = json.loads(json.dumps(dashboard))
+    broken["widgets"][0]["definition"]["type"] = "time_series"  # a typo DataDog's API would refuse
+    assert _datadog_model(broken, Dashboard)._unparsed is True

@@ -30,6 +30,8 @@ RULE_TESTS = "prometheus/tradetel.rules.test.yml"
 SLO_TESTS = "prometheus/tradetel.slo.test.yml"
 RUNBOOKS = "runbooks.md"
 ALERTMANAGER = "alertmanager/alertmanager.yml"
+DATADOG_DASHBOARD = "datadog/dashboard.json"
+DATADOG_MONITORS = "datadog/monitors.json"
 
 
 def _yaml(data: Any) -> str:
@@ -61,6 +63,7 @@ def artefacts(
     """
     from ._alertmanager import alertmanager_config
     from ._dashboards import dashboards
+    from ._datadog import datadog_dashboard, datadog_monitors
     from ._runbooks import runbooks_markdown
 
     catalog = catalog or DEFAULT_CATALOG
@@ -78,6 +81,8 @@ def artefacts(
         files[SLO_TESTS] = _header("promtool unit tests of every SLO burn-rate window pair") + _yaml(slo)
     for name, dashboard in dashboards(catalog, objectives).items():
         files[f"grafana/{name}.json"] = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
+    files[DATADOG_DASHBOARD] = json.dumps(datadog_dashboard(catalog, objectives), indent=2) + "\n"
+    files[DATADOG_MONITORS] = json.dumps(datadog_monitors(catalog, objectives, runbook_url), indent=2) + "\n"
     files[ALERTMANAGER] = _header("Example Alertmanager routing by severity") + _yaml(alertmanager_config())
     files[RUNBOOKS] = runbooks_markdown(objectives, names)
     return files
