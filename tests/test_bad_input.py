@@ -65,6 +65,16 @@ class Unprintable:
         return "Unprintable()"
 
 
+class LazyPrice(float):
+    """A number computed on demand whose conversion raises (its price feed is down)."""
+
+    def __float__(self) -> float:
+        raise RuntimeError("price feed disconnected")
+
+    def __repr__(self) -> str:
+        return "LazyPrice()"
+
+
 class Unhashable:
     """An attribute value whose ``__hash__`` raises something other than TypeError."""
 
@@ -234,6 +244,12 @@ MATRIX: tuple[Row, ...] = (
     Row(VALUES, "Decimal and Fraction", ('Decimal("1.5")', "Fraction(3, 2)"), AS_FLOAT),
     Row(VALUES, "numpy scalars", ("numpy.float64(1.5)", "numpy.float32(1.5)", "numpy.int64(2)"), AS_FLOAT),
     Row(VALUES, "int and float subclasses", ("Level.HIGH",), AS_FLOAT),
+    Row(
+        VALUES,
+        "a number whose conversion raises (a lazy price type)",
+        ("LazyPrice(1.5)",),
+        Dropped("conversion_error", InvalidValueError),
+    ),
     # attribute values
     Row(ATTRIBUTES, "int", ("5",), Recorded("5")),
     Row(ATTRIBUTES, "float", ("1.5",), Recorded("1.5")),
@@ -437,6 +453,7 @@ def _namespace(tel: tradetel.Telemetry) -> dict[str, Any]:
         "Venue": Venue,
         "Unprintable": Unprintable,
         "Unhashable": Unhashable,
+        "LazyPrice": LazyPrice,
         "bot": bot,
         "tel": tel,
         "timed": timed,

@@ -100,10 +100,10 @@ class Health:
             return
         _logger.log(level, message + " (logged once per %s and reason)", *args, subject)
 
-    def drop(self, instrument: str, reason: str, value: object) -> None:
-        """A measurement was rejected: count it, log once, raise in strict mode."""
+    def drop(self, instrument: str, reason: str, value: object, cause: BaseException | None = None) -> None:
+        """A measurement was rejected: count it, log once, raise in strict mode (chained from ``cause``)."""
         if self.strict:
-            raise InvalidValueError(instrument, reason, f"measurement {_short(value)} rejected")
+            raise InvalidValueError(instrument, reason, f"measurement {_short(value)} rejected") from cause
         if self._dropped is not None:
             self._dropped.add(1, {"instrument": instrument, "reason": reason})
         self.log_once(
@@ -138,7 +138,7 @@ class Health:
         """
         detail = f"attribute {key!r}: its {_type_name(value)} value cannot be rendered as text ({_type_name(error)})"
         if self.strict:
-            raise InvalidAttributeError(instrument, "invalid_attribute", detail)
+            raise InvalidAttributeError(instrument, "invalid_attribute", detail) from error
         if count and self._dropped is not None:
             self._dropped.add(1, {"instrument": instrument, "reason": "invalid_attribute"})
         self.log_once(instrument, "invalid_attribute", "tradetel dropped a measurement of %s: %s", instrument, detail)
