@@ -110,6 +110,18 @@ class Health:
             instrument, reason, "tradetel dropped a measurement of %s: %s (value %s)", instrument, reason, _short(value)
         )
 
+    def unreadable(self, subject: str, reason: str, detail: str) -> None:
+        """A decorator could not read what a call gave it: what depends on it is dropped (raised in strict mode).
+
+        ``subject`` names the decorator and the function (``trade_close(close_position)``); ``detail``
+        says what was missing or of the wrong type, without quoting values.
+        """
+        if self.strict:
+            raise InvalidValueError(subject, reason, detail)
+        if self._dropped is not None:
+            self._dropped.add(1, {"instrument": subject, "reason": reason})
+        self.log_once(subject, reason, "tradetel: %s recorded nothing of this call's result: %s", subject, detail)
+
     def unknown_key(self, instrument: str, key: str, allowed: tuple[str, ...]) -> None:
         """An attribute key outside the catalog entry: the attribute is dropped, the measurement kept."""
         if self.strict:
