@@ -48,17 +48,11 @@ def field(value: object, path: tuple[str, ...]) -> Any:
 
 def number(value: object) -> float | None:
     """``value`` as a finite float, or ``None`` (strings such as ``"0.5"`` are accepted; booleans are not)."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float | Decimal | str):
-        try:
-            result = float(value)
-        except (ValueError, ArithmeticError):
-            return None
-        return result if math.isfinite(result) else None
     try:
+        if value is None or isinstance(value, bool):
+            return None
         result = float(value)  # type: ignore[arg-type]
-    except Exception:  # a lazy number whose __float__ fails reads as unknown, like any unreadable field
+    except Exception:  # not a number, or a lazy one whose __float__ fails: unknown, like any unreadable field
         return None
     return result if math.isfinite(result) else None
 
@@ -205,10 +199,10 @@ def _read_field(get: Callable[[str], Any], key: str, problems: list[str]) -> Any
 
 
 def _strict_text(key: str, value: object, problems: list[str]) -> str | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, str):
-        return value
+        return value or None
     problems.append(f"{key} is a {type(value).__name__}, not text")
     return None
 
