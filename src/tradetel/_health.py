@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING
 from .errors import InvalidAttributeError, InvalidValueError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from opentelemetry.metrics import Counter, Histogram
+
+    from ._instruments import Instrument
 
 _logger = logging.getLogger("tradetel")
 
@@ -34,6 +38,7 @@ class Health:
         "_lock",
         "_logged",
         "_overflow",
+        "_overflow_series",
         "_saturated",
         "_unknown_keys",
         "strict",
@@ -44,7 +49,8 @@ class Health:
         self._dropped: Counter | None = None
         self._unknown_keys: Counter | None = None
         self._export_failures: Counter | None = None
-        self._overflow: Counter | None = None
+        self._overflow: Instrument | None = None
+        self._overflow_series: dict[str, Callable[[float], None]] = {}
         self._export_duration: Histogram | None = None
         self._logged: set[tuple[str, str]] = set()
         self._saturated = False
@@ -55,7 +61,7 @@ class Health:
         dropped: Counter,
         unknown_keys: Counter,
         export_failures: Counter,
-        overflow: Counter,
+        overflow: Instrument,
         export_duration: Histogram | None = None,
     ) -> None:
         self._dropped = dropped
@@ -70,15 +76,30 @@ class Health:
             self._export_duration.record(seconds, {"exporter": exporter})
 
     def overflow(self, instrument: str) -> None:
-        """A measurement landed in the instrument's overflow series: its series limit is reached."""
-        if self._overflow is not None:
-            self._overflow.add(1, {"instrument": instrument})
+        """A measurement landed in the instrument's overflow series: its series limit is reached.
+
+        Counted through a series of ``tradetel.cardinality.overflow`` bound once per instrument: a
+        plain aggregation update, so that a flood into the overflow series stays cheap per call.
+        """
+        add = self._overflow_series.get(instrument)
+        if add is None:
+            add = self._overflow_counter(instrument)
+        add(1)
         self.log_once(
             instrument,
             "cardinality_overflow",
             "tradetel: %s reached its series limit; new attribute sets go to the overflow series",
             instrument,
         )
+
+    def _overflow_counter(self, instrument: str) -> Callable[[float], None]:
+        if self._overflow is None:
+            return _ignore
+        with self._lock:
+            add = self._overflow_series.get(instrument)
+            if add is None:
+                add = self._overflow_series[instrument] = self._overflow.bind(instrument=instrument).add
+        return add
 
     def log_once(self, subject: str, reason: str, message: str, *args: object, level: int = logging.WARNING) -> None:
         key = (subject, reason)
@@ -160,6 +181,10 @@ class Health:
         if self._export_failures is not None:
             self._export_failures.add(1, {"exporter": exporter, "reason": reason})
         self.log_once("exporter " + exporter, reason, "tradetel export to %s failed: %s", exporter, detail)
+
+
+def _ignore(amount: float) -> None:
+    """The overflow count before :meth:`Health.bind`: nothing to count into yet."""
 
 
 def _type_name(value: object) -> str:
