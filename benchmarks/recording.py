@@ -215,6 +215,10 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
         "histogram": ("record", "1.5"),
     }
     kind_labels = {"counter": "counter", "up_down": "up-down counter", "gauge": "gauge", "histogram": "histogram"}
+    overflowing = tel.instrument("bench.overflow")
+    for index in range(OVERFLOW_LIMIT):  # fill the limit: every new symbol now goes to the overflow series
+        overflowing.add(1, exchange=EXCHANGE, symbol=f"FILL-{index}", side=SIDE)
+    ns["tt_overflow"] = overflowing
     for name, (method, value) in methods.items():
         handle = tel.instrument(f"bench.{name}")
         ns[f"tt_{name}"] = handle
@@ -237,18 +241,15 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
             f"tt_{name}_bound.{method}({value})",
             TARGETS["scalar_bound" if scalar else "histogram_bound"],
         )
-    overflowing = tel.instrument("bench.overflow")
-    for index in range(OVERFLOW_LIMIT):  # fill the limit: every new symbol now goes to the overflow series
-        overflowing.add(1, exchange=EXCHANGE, symbol=f"FILL-{index}", side=SIDE)
-    ns["tt_overflow"] = overflowing
-    add(
-        "tradetel.counter.overflow",
-        "tradetel counter",
-        ".add(v, exchange=, symbol=, side=) into the overflow series",
-        f'tt_overflow.add(1, exchange="{EXCHANGE}", symbol="LATE-USD", side="{SIDE}")',
-        TARGETS["overflow"],
-        note="series limit reached: normalised, looked up and counted in cardinality.overflow on every call",
-    )
+        if name == "counter":
+            add(
+                "tradetel.counter.overflow",
+                group,
+                ".add(v, exchange=, symbol=, side=) into the overflow series",
+                f'tt_overflow.add(1, exchange="{EXCHANGE}", symbol="LATE-USD", side="{SIDE}")',
+                TARGETS["overflow"],
+                note="series limit reached: normalised, looked up and counted in cardinality.overflow on every call",
+            )
     add(
         "tradetel.catalog_call_site",
         "tradetel call site",
