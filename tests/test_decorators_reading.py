@@ -305,3 +305,13 @@ def test_a_readable_order_still_records_everything(cap: Capture) -> None:
     assert cap.histogram("orders.notional").sum == 202.0
     assert cap.histogram("orders.slippage").count == 1
     assert cap.dropped() == 0
+
+
+def test_after_is_exported_from_the_package() -> None:
+    """``after`` is part of the public surface of tradetel and of tradetel.decorators."""
+    import tradetel
+    import tradetel.decorators
+
+    assert tradetel.after is after
+    assert "after" in tradetel.__all__
+    assert "after" in tradetel.decorators.__all__
