@@ -1,51 +1,47 @@
-"""The code blocks of docs/getting-started.md run as written, in order, and the test they show passes."""
+"""The getting-started page: its blocks run in order (tests/test_docs_run.py) and the test it shows passes.
+
+The page ends with a test function for the reader's own suite; the page runner only defines it. Here the
+page is run the same way (Sybil, one namespace, in order) and then that function is called.
+"""
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
+from sybil import Document
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 import tradetel
+from test_docs_run import ENVIRONMENT, ROOT, _shutdown_all
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "getting-started.md"
-
-
-@pytest.fixture
-def page_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page's configure() calls read the environment: no inherited settings, and any free port for /metrics.
-
-    The page binds 127.0.0.1:9464; the suite may run beside other processes that hold it, so the port is
-    the one setting changed here, through the environment variable the page's configure() reads.
-    """
-    for name in list(os.environ):
-        if name.startswith(("OTEL_", "TRADETEL_", "DD_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
+PAGE = ROOT / "docs" / "getting-started.md"
 
 
-def test_every_block_runs_in_order(page_env: None) -> None:
-    """Each python block executes in one namespace; the test function the page shows is then run and passes."""
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
-    assert len(blocks) >= 5
-    namespace: dict[str, object] = {"__name__": "getting_started"}
+def test_the_pages_own_test_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the page's blocks run in order, the test function it shows runs and passes; the page shuts down."""
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setitem(os.environ, name, value)
+    monkeypatch.chdir(ROOT)
+    document = Document.parse(str(PAGE), PythonCodeBlockParser(), SkipParser())
     try:
-        for index, block in enumerate(blocks):
-            try:
-                exec(compile(block, f"{DOC.name}[block {index}]", "exec"), namespace)
-            except Exception as error:
-                raise AssertionError(f"block {index} of {DOC.name} failed:\n{block}") from error
-        tests = [value for name, value in namespace.items() if name.startswith("test_") and callable(value)]
+        examples = list(document.examples())
+        assert len(examples) >= 5
+        for example in examples:
+            example.evaluate()
+        tests = [value for name, value in document.namespace.items() if name.startswith("test_") and callable(value)]
         assert len(tests) == 1
-        for test in tests:
-            test()
-        tel = namespace["tel"]
+        tests[0]()
+        tel = document.namespace["tel"]
         assert isinstance(tel, tradetel.Telemetry)
-        assert "closed=True" in repr(tel)  # the page ends by shutting it down
+        assert tel.closed  # the page ends by shutting down what it configured
     finally:
-        tradetel.set_default(None)
-        for value in namespace.values():
-            if isinstance(value, tradetel.Telemetry):
-                value.shutdown()
+        _shutdown_all(document.namespace)
+
+
+def test_the_page_is_run_by_the_page_runner() -> None:
+    """The page is among those tests/test_docs_run.py runs, so a block that stops running fails the suite."""
+    from test_docs_run import PAGES
+
+    assert Path(PAGE) in PAGES
