@@ -86,3 +86,25 @@ def test_overflow_counts_are_exact_across_threads(fcap: Capture) -> None:
     assert not any(thread.is_alive() for thread in threads)
     assert fcap.value("tradetel.cardinality.overflow", instrument="trading.test.flooded") == 8 * calls * 2
     assert fcap.value("test.flooded") == 4 + 8 * calls * 2
+
+
+def test_the_overflow_self_metric_may_overflow_itself() -> None:
+    """When tradetel.cardinality.overflow reaches its own limit, every overflow is counted once and nothing recurses."""
+    flooded = [
+        InstrumentSpec(
+            f"test.flood{index}", Kind.COUNTER, "1", "Flooded.", (Attribute("venue", Free()),), cardinality_limit=2
+        )
+        for index in range(5)
+    ]
+    logging.getLogger("tradetel").setLevel(logging.ERROR)
+    try:
+        with capture(catalog=flooded, instruments={"cardinality.overflow": {"cardinality_limit": 2}}) as cap:
+            for index in range(5):
+                handle = cap.telemetry.instrument(f"test.flood{index}")
+                for venue in ("a", "b", "c", "d"):  # two series, then two calls into the overflow series
+                    handle.add(1, venue=venue)
+                handle.bind(venue="e").add(1)
+            assert cap.value("tradetel.cardinality.overflow") == 5 * 3
+            assert len(cap.series("tradetel.cardinality.overflow")) == 3  # two instruments, then its overflow series
+    finally:
+        logging.getLogger("tradetel").setLevel(logging.NOTSET)

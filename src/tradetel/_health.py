@@ -93,12 +93,16 @@ class Health:
         )
 
     def _overflow_counter(self, instrument: str) -> Callable[[float], None]:
-        if self._overflow is None:
+        overflow = self._overflow
+        if overflow is None:
             return _ignore
         with self._lock:
             add = self._overflow_series.get(instrument)
             if add is None:
-                add = self._overflow_series[instrument] = self._overflow.bind(instrument=instrument).add
+                # The self-metric reaching its own limit is logged, not counted in itself: a bound series
+                # of it would call back here on every add, and every count would be counted again.
+                add = _ignore if instrument == overflow.name else overflow.bind(instrument=instrument).add
+                self._overflow_series[instrument] = add
         return add
 
     def log_once(self, subject: str, reason: str, message: str, *args: object, level: int = logging.WARNING) -> None:
