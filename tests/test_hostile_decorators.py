@@ -95,6 +95,14 @@ class ExplodingMapping(Mapping[str, Any]):
         return 1
 
 
+class BadClass:
+    """An object whose ``__class__`` raises, so that even ``isinstance`` fails on it."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("no class")
+
+
 class RequestTimeout(Exception):  # noqa: N818 - named like ccxt's exception
     """An exception whose message, repr and args cannot be read."""
 
@@ -130,6 +138,7 @@ FIELD_VALUES: dict[str, Callable[[], Any]] = {
     "bad bool": BadBool,
     "signalling nan": lambda: Decimal("sNaN"),
     "huge int": lambda: 10**400,
+    "raising __class__": BadClass,
 }
 OTHER_RESULTS: dict[str, Callable[[], Any]] = {
     "order": lambda: dict(ORDER),
@@ -140,6 +149,8 @@ OTHER_RESULTS: dict[str, Callable[[], Any]] = {
     "numpy float": lambda: numpy.float64(1.5),
     "decimal nan": lambda: Decimal("NaN"),
     "status text": lambda: "ok",
+    "raising __class__": BadClass,
+    "numpy int": lambda: numpy.int64(3),
 }
 EXCEPTIONS: dict[str, Callable[[], BaseException]] = {
     "unrenderable timeout": RequestTimeout,

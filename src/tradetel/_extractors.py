@@ -12,7 +12,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from numbers import Real
+from typing import Any, TypeVar
 
 from .errors import ConfigurationError
 from .labels import ERROR_TYPE
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+T = TypeVar("T")
 
 
 def field(value: object, path: tuple[str, ...]) -> Any:
@@ -216,6 +218,23 @@ def _strict_number(key: str, value: object, problems: list[str]) -> float | None
     return result
 
 
+def _never_raises(read: Callable[[object], T]) -> Callable[[object], T]:
+    """Turn any exception of a strict reader (a hostile ``__class__``, ``isinstance`` hooks) into UnreadableError."""
+
+    def reader(result: object) -> T:
+        try:
+            return read(result)
+        except UnreadableError:
+            raise
+        except Exception as error:
+            raise UnreadableError(f"reading a {type(result).__name__} raised {type(error).__name__}") from error
+
+    reader.__name__ = read.__name__
+    reader.__doc__ = read.__doc__
+    return reader
+
+
+@_never_raises
 def read_order(result: object) -> OrderInfo:
     """Read a ccxt unified order structure, or raise :class:`UnreadableError` saying what is missing or wrong.
 
@@ -341,6 +360,7 @@ def trade_result(result: object) -> TradeInfo | None:
         return None
 
 
+@_never_raises
 def read_trade(result: object) -> TradeInfo:
     """Read a closed trade like :func:`trade_result`, or raise :class:`UnreadableError` saying what is wrong.
 
@@ -353,7 +373,7 @@ def read_trade(result: object) -> TradeInfo:
         raise UnreadableError("the call returned None, not a trade")
     if isinstance(result, bool):
         raise UnreadableError("the call returned a bool, not a trade")
-    if isinstance(result, int | float | Decimal):
+    if isinstance(result, Real | Decimal):  # numpy scalars and Fractions too
         direct = number(result)
         if direct is None:
             raise UnreadableError(f"the call returned {type(result).__name__} that is not a finite number")

@@ -57,7 +57,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import ContextVar
 from time import perf_counter
 from types import TracebackType
-from typing import Any, ClassVar, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, ParamSpec, TypeGuard, TypeVar, overload
 
 from . import _extractors as extract
 from ._instruments import BoundSeries, Instrument
@@ -1374,7 +1374,7 @@ _WANTED = {"r_multiple": "finite number", "pnl": "finite number", "outcome": "te
 
 def _outcome_text(value: object) -> str | None:
     """An explicit outcome as text; ``None`` when it has none (its ``__str__`` raises)."""
-    if isinstance(value, str):
+    if _is_text(value):
         return value or None
     try:
         return str(value) or None
@@ -1425,7 +1425,7 @@ class strategy_cycle(_Trading):  # noqa: N801 - a decorator reads as a function
                 status = "error"
             elif self._status is not None and call.has_result:
                 found = self._guard(plan, "status", self._status, call.result)
-                status = "ok" if found is None or (isinstance(found, str) and not found) else found
+                status = "ok" if found is None or (_is_text(found) and not found) else found
             else:
                 status = "ok"
         plan.add("cycles", 1, call.attributes, status=status)
@@ -1556,7 +1556,7 @@ class signal_handler(_Trading):  # noqa: N801 - a decorator reads as a function
 
 
 def _text_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    return value if _is_text(value) else None
 
 
 class _Failed:
@@ -1575,9 +1575,17 @@ def _key_text(value: object) -> str:
     """A value as a dictionary key for per-exchange state; never raises (an unprintable value keys by type)."""
     if value is None:
         return ""
-    if isinstance(value, str):
+    if _is_text(value):
         return value
     try:
         return str(value)
     except Exception:
         return f"<{type(value).__name__}>"
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    """``isinstance(value, str)`` for values the caller supplied; ``False`` when even that raises (``__class__``)."""
+    try:
+        return isinstance(value, str)
+    except Exception:
+        return False
