@@ -742,8 +742,10 @@ def rule_groups(objectives: Objectives, names: Names, *, runbook_base: str = "",
                     },
                 }
             )
-    groups["tradetel-slo-recording"] = slo_rules
-    groups["tradetel-slo-alerts"] = slo_alerts
+    # One group, recordings first: rules of a group run in order, so each alert reads the ratios recorded at
+    # the same evaluation. In separate groups the order is not fixed, and at evaluation intervals longer than
+    # the 5-minute lookback an alert evaluated first finds no ratio at all.
+    groups["tradetel-slo"] = slo_rules + slo_alerts
     return {"groups": [{"name": name, "rules": rules} for name, rules in groups.items()]}
 
 
