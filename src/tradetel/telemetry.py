@@ -124,8 +124,11 @@ class Telemetry:
         self._close_lock = threading.Lock()
         self._servers: list[Any] = []
         self._sigterm = _SigtermHandler.install() if settings.handle_sigterm else None  # may raise: nothing started yet
-        self._push = PushLoop(
-            self._reader, list(exporters), settings.export_interval, settings.export_timeout, self._health
+        pushed = list(exporters)
+        self._push = PushLoop(self._reader, pushed, settings.export_interval, settings.export_timeout, self._health)
+        self._health.start_at_zero(
+            [(exporter.name, reason) for exporter in pushed for reason in getattr(exporter, "failure_reasons", ())],
+            [handle.name for handle in self._instruments.values()],
         )
         self._push.start(self)
         self._atexit = _weak_atexit(self)
