@@ -33,6 +33,7 @@ __all__ = [
     "InstrumentSpec",
     "Kind",
     "prometheus_name",
+    "prometheus_unit",
 ]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -131,6 +132,16 @@ _PROMETHEUS_UNITS = {
 }
 
 
+def prometheus_unit(kind: Kind, unit: str) -> str:
+    """The Prometheus unit of an OpenTelemetry unit (``s`` → ``seconds``): the metric name's suffix, or ``""``."""
+    suffix = _PROMETHEUS_UNITS.get(unit)
+    if suffix is None and unit == "1" and kind is Kind.GAUGE:
+        suffix = "ratio"
+    if suffix is None and unit and unit != "1" and not unit.startswith("{"):
+        suffix = re.sub(r"[^a-zA-Z0-9_]", "_", unit.replace("/", "_per_")).strip("_")
+    return suffix or ""
+
+
 def prometheus_name(full_name: str, kind: Kind, unit: str) -> str:
     """The Prometheus metric family name, following the OpenTelemetry compatibility rules.
 
@@ -139,11 +150,7 @@ def prometheus_name(full_name: str, kind: Kind, unit: str) -> str:
     monotonic counters end in ``_total``.
     """
     name = re.sub(r"[^a-zA-Z0-9_:]", "_", full_name)
-    suffix = _PROMETHEUS_UNITS.get(unit)
-    if suffix is None and unit == "1" and kind is Kind.GAUGE:
-        suffix = "ratio"
-    if suffix is None and unit and unit != "1" and not unit.startswith("{"):
-        suffix = re.sub(r"[^a-zA-Z0-9_]", "_", unit.replace("/", "_per_")).strip("_")
+    suffix = prometheus_unit(kind, unit)
     if suffix and not name.endswith("_" + suffix):
         name = f"{name}_{suffix}"
     if kind is Kind.COUNTER and not name.endswith("_total"):
