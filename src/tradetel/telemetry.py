@@ -95,7 +95,7 @@ class Telemetry:
             base = base.with_namespace(settings.namespace)
         self.catalog = apply_overrides(base, settings.instruments)
         self._health = Health(settings.strict)
-        self._reader = SharedReader()
+        self._reader = SharedReader(settings.cardinality_limit)
         self.resource = _resource(settings)
         self.meter_provider = MeterProvider(
             metric_readers=[self._reader],
@@ -518,6 +518,10 @@ def configure(
             from .exporters.prometheus import PrometheusServer
 
             telemetry.add_server(PrometheusServer.from_settings(telemetry.collect, resolved.prometheus, sources))
+        if resolved.set_global_meter_provider:
+            from .otel_global import install_global_meter_provider
+
+            install_global_meter_provider(telemetry)
     except BaseException:
         telemetry.shutdown(timeout=1.0)
         raise
