@@ -223,3 +223,18 @@ def test_installing_a_closed_telemetry_is_refused(tel: tradetel.Telemetry) -> No
     with pytest.raises(ConfigurationError, match="not shut down"):
         install_global_meter_provider(closed)
     assert installed_telemetry() is tel
+
+
+def test_a_taken_port_names_the_likely_cause_and_the_fixes(free_port: int) -> None:
+    """configure() on a port another server holds fails with the setting, the SDK's own server as cause, and fixes."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", free_port))
+        holder.listen()
+        with pytest.raises(ConfigurationError) as raised:
+            tradetel.configure(exporters="prometheus", prometheus_port=free_port, env={})
+    message = str(raised.value)
+    assert "OTEL_EXPORTER_PROMETHEUS_PORT" in message
+    assert "opentelemetry-instrument with OTEL_METRICS_EXPORTER=prometheus" in message
+    assert "prometheus_port=" in message and "TradetelCollector" in message

@@ -104,9 +104,11 @@ def port_taken_hint(port: int) -> str:
         "OTEL_METRICS_EXPORTER=prometheus serves its own /metrics on OTEL_EXPORTER_PROMETHEUS_PORT, default 9464)"
     )
     return (
-        f"port {port} is taken; likely cause: {cause}. Fix: run opentelemetry-instrument with "
-        "OTEL_METRICS_EXPORTER=none and pass exporters='prometheus' to tradetel.configure(), or give tradetel "
-        "another port (prometheus_port=...); see docs/coexisting.md"
+        f"port {port} is taken; likely cause: {cause}. Fix: give tradetel another port (prometheus_port=...); "
+        "or serve both on the SDK's port: configure tradetel with exporters='none' and register "
+        "tradetel.exporters.prometheus_client.TradetelCollector(tel, target_info=False) on prometheus_client's "
+        "REGISTRY; or run opentelemetry-instrument with OTEL_METRICS_EXPORTER=none and pass exporters='prometheus' "
+        "to tradetel.configure(). See docs/coexisting.md"
     )
 
 

@@ -240,7 +240,11 @@ class PrometheusServer:
             self._server = _Server((host, port), handler)
         except OSError as exc:
             accepted = "a free port (set OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port)"
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            if exc.errno == errno.EADDRINUSE:
+                from ..otel_global import port_taken_hint
+
+                accepted += "; " + port_taken_hint(port)
+            elif exc.errno != errno.EACCES:
                 accepted = f"an address this machine can bind ({exc.strerror})"
             raise ConfigurationError(
                 "OTEL_EXPORTER_PROMETHEUS_HOST/OTEL_EXPORTER_PROMETHEUS_PORT", f"{host}:{port}", accepted
