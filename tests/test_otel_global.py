@@ -102,6 +102,14 @@ def test_global_instruments_match_a_plain_sdk_provider(tel: tradetel.Telemetry) 
     assert got["http.server.request.duration"][(("http.request.method", "GET"),)][3] == (0.01, 0.1, 1.0)
 
 
+def test_meters_with_list_attributes_are_served(tel: tradetel.Telemetry) -> None:
+    """A meter asked for with attribute values that are lists (allowed by the API) records like any other."""
+    meter = metrics.get_meter(SCOPE, attributes={"tags": ["a", "b"]})
+    assert metrics.get_meter(SCOPE, attributes={"tags": ["a", "b"]}) is meter
+    meter.create_counter("tagged").add(3)
+    assert _points(tel.collect(), SCOPE)["tagged"] == {(): 3}
+
+
 def test_instruments_created_before_configure_are_carried_over() -> None:
     """An instrumentation that made its instruments at import, before configure(), records into tradetel."""
     early = metrics.get_meter(SCOPE).create_counter("early.requests")

@@ -217,3 +217,18 @@ def test_registry_without_the_prometheus_exporter_is_a_configuration_error() -> 
         tradetel.configure(exporters="none", env={}, prometheus_registry=CollectorRegistry())
     with pytest.raises(ConfigurationError, match="prometheus_registry"):
         RegistrySource(object())
+
+
+def test_another_telemetrys_collector_is_served_by_this_endpoint() -> None:
+    """Only the serving Telemetry's own collector is skipped: another one's families appear on its endpoint."""
+    registry = CollectorRegistry()
+    with (
+        tradetel.configure(exporters="none", env={}, namespace="alpha") as alpha,
+        tradetel.configure(exporters="prometheus", prometheus_port=0, env={}, prometheus_registry=registry) as beta,
+    ):
+        registry.register(TradetelCollector(alpha, target_info=False))
+        alpha.orders.filled.add(5, exchange="binance", symbol="BTC-USD", side="buy")
+        beta.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
+        families = _parse(_scrape(beta))
+    assert {s[2] for s in families["alpha_orders_filled"][2]} == {5.0}
+    assert {s[2] for s in families["trading_orders_filled"][2]} == {1.0}

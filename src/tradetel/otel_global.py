@@ -130,7 +130,7 @@ class _Switch(api.MeterProvider):
         schema_url: str | None = None,
         attributes: Attributes | None = None,
     ) -> api.Meter:
-        key = (name, version, schema_url, tuple(sorted((attributes or {}).items())))
+        key = (name, version, schema_url, tuple(sorted((k, repr(v)) for k, v in (attributes or {}).items())))
         with self._lock:
             meter = self._meters.get(key)
             if meter is None:

@@ -513,6 +513,8 @@ def configure(
 
         sources.append(RegistrySource(prometheus_registry))
     telemetry = Telemetry(resolved, table, push)
+    for source in sources:
+        source.bind(telemetry)
     try:
         if "prometheus" in resolved.exporters:
             from .exporters.prometheus import PrometheusServer

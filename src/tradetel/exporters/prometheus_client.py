@@ -14,8 +14,8 @@ endpoint serves:
   logged; tradetel's family wins, and no family is ever served twice.
 
 Both directions at once (the collector on ``REGISTRY`` and ``REGISTRY`` on
-tradetel's endpoint) serve each family once: while tradetel's endpoint reads
-the registry, the collector yields nothing.
+tradetel's endpoint) serve each family once: while a Telemetry's endpoint
+reads the registry, that Telemetry's collector yields nothing.
 
 Example::
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 try:
@@ -88,7 +88,7 @@ class TradetelCollector(Collector):
             yield _family(name, kind, unit, "")
 
     def collect(self) -> Iterable[Metric]:
-        if getattr(_reading_registry, "active", False) or self._telemetry.closed:
+        if getattr(_reading_registry, "serving", None) is self._telemetry or self._telemetry.closed:
             return []  # tradetel's endpoint serves these itself; a closed Telemetry has nothing to say
         try:
             data = self._telemetry.collect()
@@ -197,19 +197,24 @@ class RegistrySource:
                 "prometheus_registry", type(registry).__name__, "a prometheus_client CollectorRegistry (or a collector)"
             )
         self.registry = registry
+        self.serving: Any = None
         self._collisions: set[str] = set()
         self._lock = threading.Lock()
+
+    def bind(self, telemetry: Any) -> None:
+        """Name the Telemetry whose endpoint serves this source: its own collector in the registry is skipped."""
+        self.serving = telemetry
 
     def __call__(self, data: MetricsData) -> bytes:
         taken = family_names(data)
         try:
-            _reading_registry.active = True
+            _reading_registry.serving = self.serving
             collected = list(self.registry.collect())
         except Exception:
             _logger.exception("tradetel: collecting the prometheus_client registry failed; its families are left out")
             return b""
         finally:
-            _reading_registry.active = False
+            _reading_registry.serving = None
         kept = [family for family in collected if not self._collides(family, taken)]
         return generate_latest(_Families(kept)) if kept else b""
 
@@ -243,6 +248,3 @@ class _Families:
 
     def collect(self) -> Iterable[Metric]:
         return self._metrics
-
-
-ExpositionSource = Callable[[MetricsData], bytes]
