@@ -131,7 +131,7 @@ def test_every_exporter_handles_instruments_outside_the_catalog(tel: tradetel.Te
     assert families["process_cpu_time_seconds"].type == "counter"
     assert {s.value for s in families["process_cpu_time_seconds"].samples} == {12.5, 7}
     assert families["process_memory_usage_bytes"].samples[0].value == 2_048_000
-    assert families["device_temperature_Cel"].samples[0].value == 23
+    assert families["device_temperature_celsius"].samples[0].value == 23
 
     converted = TemporalityConverter("delta").convert(data)
     delta = _points(converted, SCOPE)
