@@ -88,6 +88,27 @@ def test_fastapi_bot_serves_everything_on_both_endpoints(bot: tuple[str, str]) -
         assert bots_view[name] == tradetels_view[name], name
 
 
+def test_prometheus_scrapes_both_endpoints_of_the_bot(
+    bot: tuple[str, str], prometheus_server: Callable[..., Any]
+) -> None:
+    """A real Prometheus scraping the bot's /metrics and tradetel's endpoint answers the same exact totals from both."""
+    app_url, tradetel_url = bot
+    with httpx.Client(timeout=10) as client:
+        for _ in range(REQUESTS):
+            client.post(f"{app_url}/signal")
+    prom = prometheus_server({"bot": f"{app_url}/metrics", "tradetel": tradetel_url})
+    for job in ("bot", "tradetel"):
+        prom.wait_for_scrape(job)
+        prom.wait_for_value(f'sum(trading_orders_filled_total{{job="{job}"}})', REQUESTS)
+        prom.wait_for_value(f'sum(bot_signals_total{{job="{job}"}})', REQUESTS)
+        route = f'job="{job}",http_route="/signal"'
+        prom.wait_for_value(f"sum(http_server_request_duration_seconds_count{{{route}}})", REQUESTS)
+        prom.wait_for_value(f'sum(http_requests_total{{job="{job}",handler="/signal"}})', REQUESTS)
+    # one target_info per target: tradetel's resource, whichever endpoint carried it
+    services = {labels["job"]: labels["service_name"] for labels in prom.labels("target_info")}
+    assert services == {"bot": "fastapi-bot", "tradetel": "fastapi-bot"}
+
+
 def _instrumented(script: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """Run ``script`` under opentelemetry-instrument, as `opentelemetry-instrument python -c ...` would."""
     command = Path(sys.executable).parent / "opentelemetry-instrument"
