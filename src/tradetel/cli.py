@@ -1,4 +1,4 @@
-"""The ``tradetel`` command: ``catalog``, ``demo``, ``--version``."""
+"""The ``tradetel`` command: ``catalog``, ``demo``, ``ops``, ``--version``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed for a reproducible run")
     demo.add_argument("--quiet", action="store_true", help="no live summary")
+
+    from .ops._cli import add_parser as add_ops
+
+    add_ops(commands)
     return parser
 
 
@@ -92,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "ops":
+            from .ops._cli import run as run_ops
+
+            return run_ops(args)
         return _demo(args)
     except ConfigurationError as exc:
         print(f"tradetel: configuration error: {exc}", file=sys.stderr)

@@ -755,6 +755,10 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise ConfigurationError(f"{where}: instruments", value, "a table of instrument overrides")
             flat["instruments"] = value
+        elif key == "ops":  # objectives of the generated rules and dashboards, read by tradetel.ops
+            if not isinstance(value, dict):
+                raise ConfigurationError(f"{where}: ops", value, "a table of objectives (see docs/operate.md)")
+            flat["ops"] = value
         elif key in _SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigurationError(f"{where}: {key}", value, f"a table of {key} settings")
@@ -763,7 +767,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         else:
             flat[key] = value
     for key in flat:
-        if key != "instruments" and key not in _BY_PATH:
+        if key not in ("instruments", "ops") and key not in _BY_PATH:
             raise ConfigurationError(f"{where}: {key}", flat[key], "one of " + ", ".join(sorted(_BY_PATH)), secret=True)
     return flat
 
