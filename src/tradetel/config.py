@@ -199,6 +199,7 @@ class Settings:
     cardinality_limit: int = 1000
     shutdown_timeout: float = 5.0
     handle_sigterm: bool = False
+    set_global_meter_provider: bool = False
     config_file: str | None = None
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
@@ -529,6 +530,14 @@ SETTINGS: tuple[Setting, ...] = (
         "true or false",
         "On SIGTERM, exit cleanly (status 143) so that the final flush runs; a previous handler is called "
         "instead. Needs configure() in the main thread. Default false.",
+    ),
+    Setting(
+        "set_global_meter_provider",
+        ("TRADETEL_SET_GLOBAL_METER_PROVIDER",),
+        _bool,
+        "true or false",
+        "Make tradetel's MeterProvider the global OpenTelemetry one, so that metrics of "
+        "`opentelemetry-instrumentation-*` packages go through tradetel (see coexisting.md). Default false.",
     ),
     Setting(
         "prometheus.host",

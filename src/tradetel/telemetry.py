@@ -95,7 +95,7 @@ class Telemetry:
             base = base.with_namespace(settings.namespace)
         self.catalog = apply_overrides(base, settings.instruments)
         self._health = Health(settings.strict)
-        self._reader = SharedReader()
+        self._reader = SharedReader(settings.cardinality_limit)
         self.resource = _resource(settings)
         self.meter_provider = MeterProvider(
             metric_readers=[self._reader],
@@ -464,6 +464,7 @@ def configure(
     catalog: Catalog | Iterable[InstrumentSpec] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    prometheus_registry: Any = None,
     **settings: Any,
 ) -> Telemetry:
     """Build a :class:`Telemetry`: settings, MeterProvider, catalog instruments and backends.
@@ -473,6 +474,8 @@ def configure(
             :class:`~tradetel.catalog.InstrumentSpec` extends the default catalog.
         config_file: a TOML or YAML file (default: ``TRADETEL_CONFIG_FILE``).
         env: the environment to read instead of ``os.environ`` (tests).
+        prometheus_registry: a ``prometheus_client`` registry whose families tradetel's endpoint serves
+            after its own (``docs/coexisting.md``).
         **settings: any setting by argument name: ``service_name``, ``exporters``
             (``"prometheus,otlp"`` or a list), ``prometheus_port``, ``strict``... See
             :data:`tradetel.config.SETTINGS`.
@@ -505,17 +508,32 @@ def configure(
             from .exporters.console import ConsoleExporter
 
             push.append(ConsoleExporter())
-    telemetry = Telemetry(resolved, table, push)
-    if "prometheus" in resolved.exporters:
-        from .exporters.prometheus import PrometheusServer
+    sources = []
+    if prometheus_registry is not None:
+        if "prometheus" not in resolved.exporters:
+            raise ConfigurationError("prometheus_registry", type(prometheus_registry).__name__, _NEEDS_PROMETHEUS)
+        from .exporters.prometheus_client import RegistrySource
 
-        try:
-            server = PrometheusServer.from_settings(telemetry.collect, resolved.prometheus)
-        except BaseException:
-            telemetry.shutdown(timeout=1.0)
-            raise
-        telemetry.add_server(server)
+        sources.append(RegistrySource(prometheus_registry))
+    telemetry = Telemetry(resolved, table, push)
+    for source in sources:
+        source.bind(telemetry)
+    try:
+        if "prometheus" in resolved.exporters:
+            from .exporters.prometheus import PrometheusServer
+
+            telemetry.add_server(PrometheusServer.from_settings(telemetry.collect, resolved.prometheus, sources))
+        if resolved.set_global_meter_provider:
+            from .otel_global import install_global_meter_provider
+
+            install_global_meter_provider(telemetry)
+    except BaseException:
+        telemetry.shutdown(timeout=1.0)
+        raise
     return telemetry
+
+
+_NEEDS_PROMETHEUS = "None unless the prometheus exporter is on (exporters='prometheus' or OTEL_METRICS_EXPORTER)"
 
 
 _default: Telemetry | None = None
