@@ -76,7 +76,7 @@ def conditions(stack: ExitStack) -> dict[str, dict[str, str]]:
     dead = f"http://127.0.0.1:{_closed_tcp_port()}"
     return {
         "healthy": healthy,
-        "collector dead (http)": {**healthy, "OTEL_EXPORTER_OTLP_ENDPOINT": dead + "/v1/metrics"},
+        "collector dead (http)": {**healthy, "OTEL_EXPORTER_OTLP_ENDPOINT": dead},
         "collector dead (grpc)": {
             **healthy,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",

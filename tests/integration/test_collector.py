@@ -18,10 +18,9 @@ LATENCY = "trading_orders_latency_seconds"
 
 
 def _otlp(protocol: str, port: int, *, temporality: str = "cumulative", **env: str) -> tradetel.Telemetry:
-    path = "/v1/metrics" if protocol == "http/protobuf" else ""
     settings = {
         "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}{path}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",  # a base URL: /v1/metrics is appended for HTTP
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
         "OTEL_SERVICE_NAME": "otlp-bot",
         **env,
