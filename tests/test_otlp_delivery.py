@@ -19,7 +19,8 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 
 import tradetel
 from tradetel import ConfigurationError
-from tradetel.exporters.otlp import failure_reason
+from tradetel.config import OtlpSettings
+from tradetel.exporters.otlp import OtlpExporter, failure_reason
 from tradetel.testing import Capture
 
 TOKEN = "Bearer 0p3n-s3same"
@@ -262,3 +263,15 @@ def test_headers_for_grpc_are_checked_only_when_otlp_runs() -> None:
     tel = tradetel.configure(exporters="none", env={"OTEL_EXPORTER_OTLP_HEADERS": "x!key=v"})
     tel.shutdown()
     assert tel.closed
+
+
+def test_hand_built_settings_get_the_same_header_rules() -> None:
+    """OtlpSettings built in code: keys are lower-cased for gRPC, and an unsendable header fails at construction."""
+    exporter = OtlpExporter(OtlpSettings(endpoint="http://127.0.0.1:4317", headers={"Authorization": "Bearer x"}))
+    try:
+        assert dict(exporter._exporter._headers) == {"authorization": "Bearer x"}
+    finally:
+        exporter.shutdown(1)
+    with pytest.raises(ConfigurationError, match="otlp_headers") as raised:
+        OtlpExporter(OtlpSettings(headers={"x-token": "s3cr3t\nvalue"}))
+    assert "s3cr3t" not in str(raised.value)

@@ -397,7 +397,7 @@ _GRPC_VALUE = re.compile(r"[\x20-\x7e]*")
 _HTTP_VALUE = re.compile(r"[\x20-\x7e\x80-\xff\t]*")
 
 
-def _header_problem(headers: Mapping[str, str], protocol: str) -> str | None:
+def header_problem(headers: Mapping[str, str], protocol: str) -> str | None:
     """Why a parsed header cannot be sent over ``protocol`` (naming its key, never its value), or None."""
     for key, value in headers.items():
         if protocol == "grpc":
@@ -1040,7 +1040,7 @@ def _apply_otel_rules(values: dict[str, Any], origins: dict[str, str]) -> None:
     _from_resource(values, origins, "instance_id", "service.instance.id")
     headers = values.get("otlp.headers")
     if headers and "otlp" in values.get("exporters", ("prometheus",)):
-        problem = _header_problem(headers, values.get("otlp.protocol", "grpc"))
+        problem = header_problem(headers, values.get("otlp.protocol", "grpc"))
         if problem is not None:
             raise ConfigurationError(
                 origins["otlp.headers"],

@@ -47,7 +47,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from .._pipeline import DeltaTracker, ExportFailure, SharedReader
-from ..config import TEMPORALITIES, OtlpSettings
+from ..config import TEMPORALITIES, OtlpSettings, header_problem
 from ..errors import ConfigurationError
 
 __all__ = ["OtlpExporter", "TemporalityConverter", "failure_reason", "grpc_insecure"]
@@ -82,7 +82,12 @@ def _sdk_exporter(settings: OtlpSettings) -> tuple[Any, Callable[[], object]]:
     the ones given; with settings read from ``os.environ``, they are the same ones.)
     """
     endpoint = settings.resolved_endpoint
-    headers = dict(settings.headers)
+    headers = {key.lower(): value for key, value in settings.headers.items()}  # OtlpSettings may be built by hand
+    problem = header_problem(headers, settings.protocol)
+    if problem is not None:
+        raise ConfigurationError(
+            "otlp_headers", headers, f"headers {settings.protocol} can send; {problem}", secret=True
+        )
     try:
         if settings.protocol == "grpc":
             import grpc
