@@ -960,6 +960,7 @@ def load_settings(
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
+    ranks: dict[str, int] = {}  # 0 argument, 1 environment variable, 2 config file (absent: the default)
     for setting in SETTINGS:
         origin, raw = _source(setting, given, env, from_file, file_path)
         if origin is None:
@@ -975,7 +976,8 @@ def load_settings(
         except (ValueError, TypeError):
             raise _fail(setting, origin, raw) from None
         origins[setting.path] = origin
-    _apply_otel_rules(values, origins)
+        ranks[setting.path] = 0 if setting.path in given else 1 if origin in setting.env else 2
+    _apply_otel_rules(values, origins, ranks)
 
     if "dogstatsd.url" not in values:
         url = _dogstatsd_url_from_parts(env)
@@ -1006,16 +1008,9 @@ def load_settings(
     )
 
 
-def _rank(origin: str | None) -> int:
-    """0 for an argument, 1 for an environment variable, 2 for the config file, 3 for the default."""
-    if origin is None:
-        return 3
-    if origin.endswith(")") and " (in " in origin:
-        return 2
-    return 1 if origin.isupper() else 0
-
-
-def _from_resource(values: dict[str, Any], origins: dict[str, str], path: str, key: str, weaker: str = "") -> None:
+def _from_resource(
+    values: dict[str, Any], origins: dict[str, str], ranks: Mapping[str, int], path: str, key: str, weaker: str = ""
+) -> None:
     """Take ``key`` of the resource attributes for ``path`` when it comes from a stronger source.
 
     Sources rank as everywhere (argument, variable, file, default); at the same rank the dedicated
@@ -1025,19 +1020,19 @@ def _from_resource(values: dict[str, Any], origins: dict[str, str], path: str, k
     attribute = values.get("resource_attributes", {}).get(key)
     if not attribute:
         return
-    own, theirs = _rank(origins.get(path)), _rank(origins.get("resource_attributes"))
+    own, theirs = ranks.get(path, 3), ranks.get("resource_attributes", 3)
     if theirs < own or (theirs == own and origins.get(path) == weaker):
         values[path] = attribute
         origins[path] = f"{origins['resource_attributes']}[{key}]"
 
 
-def _apply_otel_rules(values: dict[str, Any], origins: dict[str, str]) -> None:
+def _apply_otel_rules(values: dict[str, Any], origins: dict[str, str], ranks: Mapping[str, int]) -> None:
     """What the OpenTelemetry specification defines across settings: endpoint paths, resource precedence."""
     if origins.get("otlp.endpoint") == "OTEL_EXPORTER_OTLP_ENDPOINT" and values.get("otlp.protocol") == "http/protobuf":
         # The generic endpoint is a base URL: each signal appends its path (the signal variable is used as is).
         values["otlp.endpoint"] = values["otlp.endpoint"].removesuffix("/") + OTLP_METRICS_PATH
-    _from_resource(values, origins, "service_name", "service.name", weaker="DD_SERVICE")
-    _from_resource(values, origins, "instance_id", "service.instance.id")
+    _from_resource(values, origins, ranks, "service_name", "service.name", weaker="DD_SERVICE")
+    _from_resource(values, origins, ranks, "instance_id", "service.instance.id")
     headers = values.get("otlp.headers")
     if headers and "otlp" in values.get("exporters", ("prometheus",)):
         problem = header_problem(headers, values.get("otlp.protocol", "grpc"))
