@@ -275,3 +275,14 @@ def test_hand_built_settings_get_the_same_header_rules() -> None:
     with pytest.raises(ConfigurationError, match="otlp_headers") as raised:
         OtlpExporter(OtlpSettings(headers={"x-token": "s3cr3t\nvalue"}))
     assert "s3cr3t" not in str(raised.value)
+
+
+def test_grpc_headers_come_only_from_the_given_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Headers in os.environ do not reach a gRPC exporter configured from another environment without headers."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-from-os-environ=1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-from-os-environ=2")
+    exporter = OtlpExporter(OtlpSettings(endpoint="http://127.0.0.1:4317"))
+    try:
+        assert tuple(exporter._exporter._headers) == ()
+    finally:
+        exporter.shutdown(1)

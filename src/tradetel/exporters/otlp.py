@@ -50,7 +50,7 @@ from .._pipeline import DeltaTracker, ExportFailure, SharedReader
 from ..config import TEMPORALITIES, OtlpSettings, header_problem
 from ..errors import ConfigurationError
 
-__all__ = ["OtlpExporter", "TemporalityConverter", "failure_reason", "grpc_insecure"]
+__all__ = ["OtlpExporter", "TemporalityConverter", "failure_reason"]
 
 
 def _read_pem(path: str | None, setting: str) -> bytes | None:
@@ -63,7 +63,7 @@ def _read_pem(path: str | None, setting: str) -> bytes | None:
         raise ConfigurationError(setting, path, f"a readable PEM file ({exc.strerror})") from None
 
 
-def grpc_insecure(settings: OtlpSettings) -> bool:
+def _grpc_insecure(settings: OtlpSettings) -> bool:
     """Whether gRPC goes without TLS, as the SDK decides: ``https`` never; else the setting; else ``http``."""
     scheme = urlsplit(settings.resolved_endpoint).scheme
     if scheme == "https":
@@ -74,12 +74,11 @@ def grpc_insecure(settings: OtlpSettings) -> bool:
 
 
 def _sdk_exporter(settings: OtlpSettings) -> tuple[Any, Callable[[], object]]:
-    """The SDK's exporter, given every value explicitly, and a function returning the collector's last answer.
+    """The SDK's exporter, and a function returning the collector's last answer.
 
-    Every value is passed explicitly, so that the exporter reads nothing from ``os.environ`` itself.
-
-    (The SDK's HTTP exporter still adds headers from ``OTEL_EXPORTER_OTLP_HEADERS`` in ``os.environ`` to
-    the ones given; with settings read from ``os.environ``, they are the same ones.)
+    Every value is passed explicitly, so that the exporter does not read ``os.environ`` itself, which
+    may differ from the environment tradetel was given. (One exception: the SDK's HTTP exporter adds the
+    headers of ``OTEL_EXPORTER_OTLP_[METRICS_]HEADERS`` in ``os.environ`` to the ones it is given.)
     """
     endpoint = settings.resolved_endpoint
     headers = {key.lower(): value for key, value in settings.headers.items()}  # OtlpSettings may be built by hand
@@ -97,7 +96,7 @@ def _sdk_exporter(settings: OtlpSettings) -> tuple[Any, Callable[[], object]]:
                 "gzip": grpc.Compression.Gzip,
                 "deflate": grpc.Compression.Deflate,
             }[settings.compression]
-            insecure = grpc_insecure(settings)
+            insecure = _grpc_insecure(settings)
             credentials = None
             if not insecure:
                 credentials = grpc.ssl_channel_credentials(
@@ -113,6 +112,7 @@ def _sdk_exporter(settings: OtlpSettings) -> tuple[Any, Callable[[], object]]:
                 timeout=settings.timeout,
                 compression=compression,
             )
+            exporter._headers = tuple(headers.items())  # given no headers, the SDK would read os.environ's
             return exporter, lambda: exporter.recorder.code
         from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
