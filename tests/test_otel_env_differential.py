@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.exporter import InvalidCompressionValueException
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as SdkGrpcExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as SdkHttpExporter
 from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter, UpDownCounter
@@ -279,3 +281,17 @@ def test_resource_matches_the_sdk(case: Case, clean_environ: pytest.MonkeyPatch,
     assert ours.pop("telemetry.distro.name") == "tradetel"
     assert ours.pop("telemetry.distro.version")
     assert ours == sdk
+
+
+@pytest.mark.parametrize("value", ["none", "deflate"])
+def test_intended_difference_grpc_compression(value: str, clean_environ: pytest.MonkeyPatch) -> None:
+    """The SDK's gRPC exporter refuses `none` and `deflate` from the environment; tradetel sends them as asked."""
+    env = {"OTEL_EXPORTER_OTLP_COMPRESSION": value}
+    with pytest.raises(InvalidCompressionValueException):
+        _run_sdk(env, SdkGrpcExporter, clean_environ)
+    ours, _ = _sdk_exporter(load_settings(env=env).otlp)
+    try:
+        expected = {"none": grpc.Compression.NoCompression, "deflate": grpc.Compression.Deflate}[value]
+        assert ours._compression == expected
+    finally:
+        ours.shutdown()
