@@ -286,3 +286,23 @@ def test_grpc_headers_come_only_from_the_given_environment(monkeypatch: pytest.M
         assert tuple(exporter._exporter._headers) == ()
     finally:
         exporter.shutdown(1)
+
+
+def test_credentials_in_the_endpoint_stay_out_of_logs_and_reprs(caplog: pytest.LogCaptureFixture) -> None:
+    """A user and password in the endpoint URL are redacted in the exporter's repr and its failure log line."""
+    server = HttpCollector()
+    port = server.port
+    server.close()
+    env = {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://bot:s3cr3t-pw@127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "300",
+    }
+    tel = tradetel.configure(exporters="otlp", export_interval=3600, env=env)
+    try:
+        tel.force_flush()
+        shown = repr(tel._push._exporters) + caplog.text
+    finally:
+        tel.shutdown(timeout=5)
+    assert f"<redacted>@127.0.0.1:{port}/v1/metrics" in shown
+    assert "s3cr3t-pw" not in shown

@@ -63,6 +63,14 @@ def _read_pem(path: str | None, setting: str) -> bytes | None:
         raise ConfigurationError(setting, path, f"a readable PEM file ({exc.strerror})") from None
 
 
+def _shown(url: str) -> str:
+    """``url`` for logs and reprs: a user and password in it (``https://user:pass@host``) are redacted."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="<redacted>@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _grpc_insecure(settings: OtlpSettings) -> bool:
     """Whether gRPC goes without TLS, as the SDK decides: ``https`` never; else the setting; else ``http``."""
     scheme = urlsplit(settings.resolved_endpoint).scheme
@@ -336,7 +344,7 @@ class OtlpExporter:
 
     def __repr__(self) -> str:
         return (
-            f"OtlpExporter(protocol={self.settings.protocol!r}, endpoint={self.settings.resolved_endpoint!r}, "
+            f"OtlpExporter(protocol={self.settings.protocol!r}, endpoint={_shown(self.settings.resolved_endpoint)!r}, "
             f"temporality={self.settings.temporality!r})"
         )
 
@@ -365,7 +373,7 @@ class OtlpExporter:
             answer = f" (the collector answered {getattr(status, 'name', status)})" if status is not None else ""
             raise ExportFailure(
                 [reason],
-                f"OTLP export to {self.settings.resolved_endpoint} failed{answer}, reason {reason} "
+                f"OTLP export to {_shown(self.settings.resolved_endpoint)} failed{answer}, reason {reason} "
                 "(after the SDK's retries)",
             )
         converter.commit()
