@@ -250,6 +250,14 @@ def test_grpc_unsendable_header_is_a_configuration_error(headers: str, problem: 
     assert "s3cr3t" not in message and "s3cr3t" not in repr(vars(raised.value))
 
 
+def test_http_header_name_that_decodes_to_a_space_is_a_configuration_error() -> None:
+    """A percent-encoded space in a header name (`x%20key`) is refused for HTTP too, naming the variable."""
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_HEADERS": "x%20key=s3cr3t"}
+    with pytest.raises(ConfigurationError, match=r"OTEL_EXPORTER_OTLP_HEADERS.*token") as raised:
+        tradetel.configure(exporters="otlp", env=env)
+    assert "s3cr3t" not in str(raised.value)
+
+
 def test_http_header_with_a_line_break_is_a_configuration_error() -> None:
     """A percent-encoded CR/LF in a header value (header injection) fails configure() for HTTP too."""
     env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_HEADERS": "x-a=1%0D%0AX-Evil:%20s3cr3t"}

@@ -407,6 +407,8 @@ def header_problem(headers: Mapping[str, str], protocol: str) -> str | None:
                 return f"header {key!r}: binary gRPC metadata (keys ending in -bin) cannot be configured"
             if not _GRPC_VALUE.fullmatch(value):
                 return f"header {key!r}: gRPC metadata values are printable ASCII (decoded value has other characters)"
+        elif not _TOKEN_ONLY.fullmatch(key):
+            return f"header {key!r}: an HTTP header name is a token (no spaces, no separators) once decoded"
         elif not _HTTP_VALUE.fullmatch(value):
             return f"header {key!r}: HTTP header values cannot hold control characters or non-Latin-1 text"
     return None
