@@ -295,3 +295,10 @@ def test_intended_difference_grpc_compression(value: str, clean_environ: pytest.
         assert ours._compression == expected
     finally:
         ours.shutdown()
+
+
+def test_intended_difference_service_name_blanks(clean_environ: pytest.MonkeyPatch) -> None:
+    """The SDK keeps blanks around OTEL_SERVICE_NAME in service.name; tradetel strips them, as every setting."""
+    env = {"OTEL_SERVICE_NAME": "  grid-bot "}
+    assert _run_sdk(env, Resource.create, clean_environ).attributes["service.name"] == "  grid-bot "
+    assert _resource(load_settings(env=env)).attributes["service.name"] == "grid-bot"
