@@ -10,6 +10,7 @@ tradetel differs on purpose (documented in docs/backends/otlp.md), the test says
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +22,15 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.exporter import InvalidCompressionValueException
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as SdkGrpcExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as SdkHttpExporter
-from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter, UpDownCounter
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableCounter, UpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    ConsoleMetricExporter,
     HistogramDataPoint,
     Metric,
     MetricsData,
     NumberDataPoint,
+    PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
     Sum,
@@ -302,3 +305,50 @@ def test_intended_difference_service_name_blanks(clean_environ: pytest.MonkeyPat
     env = {"OTEL_SERVICE_NAME": "  grid-bot "}
     assert _run_sdk(env, Resource.create, clean_environ).attributes["service.name"] == "  grid-bot "
     assert _resource(load_settings(env=env)).attributes["service.name"] == "grid-bot"
+
+
+@pytest.mark.parametrize("value", ["always_on", "always_off", "trace_based", None])
+def test_exemplar_filter_matches_the_sdk(value: str | None, clean_environ: pytest.MonkeyPatch) -> None:
+    """OTEL_METRICS_EXEMPLAR_FILTER names the filter the SDK's MeterProvider picks from it (default trace_based)."""
+    env = {} if value is None else {"OTEL_METRICS_EXEMPLAR_FILTER": value}
+    provider = _run_sdk(env, MeterProvider, clean_environ)
+    try:
+        sdk_filter = type(provider._sdk_config.exemplar_filter).__name__
+    finally:
+        provider.shutdown()
+    ours = load_settings(env=env).exemplar_filter
+    assert sdk_filter == "".join(part.title() for part in ours.split("_")) + "ExemplarFilter"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"OTEL_METRIC_EXPORT_INTERVAL": "2500"},
+        {"OTEL_METRIC_EXPORT_INTERVAL": "60000", "OTEL_METRIC_EXPORT_TIMEOUT": "750.5"},
+    ],
+    ids=["defaults", "interval", "interval-and-timeout"],
+)
+def test_export_interval_and_timeout_match_the_sdk(env: dict[str, str], clean_environ: pytest.MonkeyPatch) -> None:
+    """OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT mean the milliseconds the SDK's periodic reader reads from them."""
+    reader = _run_sdk(
+        env, lambda: PeriodicExportingMetricReader(ConsoleMetricExporter(out=io.StringIO())), clean_environ
+    )
+    try:
+        sdk = {
+            "OTEL_METRIC_EXPORT_INTERVAL": (reader._export_interval_millis, 60_000),
+            "OTEL_METRIC_EXPORT_TIMEOUT": (reader._export_timeout_millis, 30_000),
+        }
+    finally:
+        reader.shutdown()
+    settings = load_settings(env=env)
+    ours = {
+        "OTEL_METRIC_EXPORT_INTERVAL": settings.export_interval,
+        "OTEL_METRIC_EXPORT_TIMEOUT": settings.export_timeout,
+    }
+    for name, (sdk_millis, sdk_default) in sdk.items():
+        if name in env:
+            assert ours[name] * 1000 == pytest.approx(sdk_millis), name
+        else:
+            # Intended difference: tradetel's default is 10 s for both (the SDK: 60 s interval, 30 s timeout).
+            assert (ours[name], sdk_millis) == (10.0, sdk_default), name
