@@ -70,3 +70,13 @@ def test_failure_and_overflow_series_exist_at_zero_from_start_up() -> None:
         assert cap.value("tradetel.export.failures", exporter="collector", reason="ConnectionError") == 1
     finally:
         telemetry.shutdown(timeout=1.0)
+
+
+def test_the_otlp_exporter_declares_every_reason_its_failures_can_have() -> None:
+    """Every HTTP status and gRPC code a collector can answer maps to a reason created at start-up."""
+    import grpc
+
+    from tradetel.exporters.otlp import OtlpExporter, failure_reason
+
+    answers: list[object] = [None, *range(100, 600), *grpc.StatusCode]
+    assert {failure_reason(answer) for answer in answers} == set(OtlpExporter.failure_reasons)

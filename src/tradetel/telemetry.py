@@ -35,7 +35,7 @@ from opentelemetry.sdk.resources import Resource
 from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 from ._pipeline import PushExporter, PushLoop, SharedReader
-from ._sdk import SeriesStore, renew_lock, reset_after_fork, view_instrument_match
+from ._sdk import SeriesStore, enable_provider, renew_lock, reset_after_fork, view_instrument_match
 from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
 from .config import Settings, load_settings
@@ -94,7 +94,8 @@ class Telemetry:
         if catalog is None or catalog.namespace == DEFAULT_CATALOG.namespace:
             base = base.with_namespace(settings.namespace)
         self.catalog = apply_overrides(base, settings.instruments)
-        self._health = Health(settings.strict)
+        self._disabled = settings.disabled
+        self._health = Health(settings.strict and not settings.disabled)  # disabled: a no-op never raises
         self._reader = SharedReader(settings.cardinality_limit)
         self.resource = _resource(settings)
         self.meter_provider = MeterProvider(
@@ -104,6 +105,9 @@ class Telemetry:
             exemplar_filter=AlwaysOffExemplarFilter(),
             shutdown_on_exit=False,
         )
+        # The SDK reads OTEL_SDK_DISABLED from os.environ and would hand out no-op instruments that
+        # tradetel's handles cannot drive; tradetel has read it already (settings.disabled).
+        enable_provider(self.meter_provider)
         self.meter = self.meter_provider.get_meter(METER_NAME, __version__)
         self._instruments: dict[str, Instrument] = {}
         self._root = _Namespace("")
@@ -123,7 +127,8 @@ class Telemetry:
         self._closed = False
         self._close_lock = threading.Lock()
         self._servers: list[Any] = []
-        self._sigterm = _SigtermHandler.install() if settings.handle_sigterm else None  # may raise: nothing started yet
+        handle_sigterm = settings.handle_sigterm and not settings.disabled
+        self._sigterm = _SigtermHandler.install() if handle_sigterm else None  # may raise: nothing started yet
         pushed = list(exporters)
         self._push = PushLoop(self._reader, pushed, settings.export_interval, settings.export_timeout, self._health)
         self._health.start_at_zero(
@@ -216,7 +221,12 @@ class Telemetry:
         return self._health
 
     def collect(self, timeout: float = 10.0) -> MetricsData:
-        """Collect everything recorded so far (cumulative), as OpenTelemetry ``MetricsData``."""
+        """Collect everything recorded so far (cumulative), as OpenTelemetry ``MetricsData``.
+
+        Empty when tradetel is disabled (``OTEL_SDK_DISABLED=true``).
+        """
+        if self._disabled:
+            return MetricsData(resource_metrics=[])
         self._record_folds()
         return self._reader.snapshot(timeout)
 
@@ -487,7 +497,7 @@ def configure(
 
         tel = tradetel.configure(service_name="grid-bot", exporters=["prometheus", "dogstatsd"])
     """
-    resolved = load_settings(settings, env=env, config_file=config_file)
+    resolved = load_settings(settings, env=env, config_file=config_file)  # disabled: exporters are ()
     if catalog is None:
         table = DEFAULT_CATALOG
     elif isinstance(catalog, Catalog):
