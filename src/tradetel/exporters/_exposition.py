@@ -217,7 +217,7 @@ def render(data: MetricsData, *, target_info: bool = True, names: Collection[str
                 continue
         out.append(f"# HELP {name} {_escape_help(family.description)}\n# TYPE {name} {_PROM_TYPE[family.kind]}\n")
         out.extend(lines)
-    return "".join(out).encode("utf-8")
+    return "".join(out).encode("utf-8", "replace")  # a lone surrogate (from os.environ) becomes "?"
 
 
 def _escape_help(text: str) -> str:
@@ -320,7 +320,7 @@ def render_openmetrics(data: MetricsData, *, target_info: bool = True, names: Co
             out.append(f"# UNIT {family_name} {unit}\n")
         out.extend(lines)
     out.append("# EOF\n")
-    return "".join(out).encode("utf-8")
+    return "".join(out).encode("utf-8", "replace")  # a lone surrogate (from os.environ) becomes "?"
 
 
 def _openmetrics_lines(name: str, kind: Kind, points: Sequence[Any], lines: list[str]) -> None:
