@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import shutil
 import socket
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -227,3 +229,16 @@ def test_a_non_loopback_bind_without_protection_warns(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger="tradetel"):
         PrometheusServer(lambda: None, host="0.0.0.0", port=0, basic_auth=("u", "p")).close()  # type: ignore[arg-type, return-value]
     assert caplog.records == []
+
+
+def test_curl_compressed_gets_gzip(tel: tradetel.Telemetry) -> None:
+    """`curl --compressed` is answered with gzip, which curl decodes to the exposition."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.fail("curl not found")
+    url = tel.prometheus_url
+    assert url is not None
+    result = subprocess.run([curl, "-sS", "--compressed", "-D", "-", url], capture_output=True, timeout=30, check=True)
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    assert b"content-encoding: gzip" in head.lower()
+    assert b'trading_orders_filled_total{exchange="binance",side="buy",symbol="BTC-USD"} 3\n' in body
