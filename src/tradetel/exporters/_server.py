@@ -83,8 +83,13 @@ class BoundedServer:
         self._closing = False
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tradetel-prometheus", daemon=True)
+        self._failure: BaseException | None = None
         self._thread.start()
         self._started.wait()
+        if self._failure is not None:
+            self._workers.close()
+            self._loop.close()
+            raise self._failure
 
     @property
     def open_connections(self) -> int:
@@ -96,6 +101,9 @@ class BoundedServer:
             self._server = self._loop.run_until_complete(
                 asyncio.start_server(self._accepted, sock=self._sock, limit=self._max_head_bytes, backlog=128)
             )
+        except BaseException as exc:
+            self._failure = exc
+            return
         finally:
             self._started.set()
         self._loop.run_forever()
