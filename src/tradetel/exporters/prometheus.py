@@ -1,18 +1,19 @@
 """Prometheus exposition, served from tradetel's shared collection.
 
-The exposition is written directly from OpenTelemetry ``MetricsData`` (text format
-0.0.4, or OpenMetrics 1.0 when the scraper asks for it), following the OpenTelemetry → Prometheus compatibility
-rules: dots become underscores, units become suffixes (``_seconds``),
-monotonic sums end in ``_total``, resource attributes go to ``target_info``.
-Unlike the stock exporter it labels only the overflow series with
-``otel_metric_overflow="true"`` instead of adding an empty label to every
-series of the metric.
+The exposition is written directly from OpenTelemetry ``MetricsData`` (text format 0.0.4, or
+OpenMetrics 1.0 when the scraper asks for it), following the OpenTelemetry → Prometheus
+compatibility rules: dots become underscores, units become suffixes (``_seconds``), monotonic sums
+end in ``_total``, resource attributes go to ``target_info``, keys that collide once sanitised are
+merged (values joined with ``;``). Unlike the stock exporter it labels only the overflow series with
+``otel_metric_overflow="true"`` instead of adding an empty label to every series of the metric.
 
-The endpoint binds 127.0.0.1 unless told otherwise, and can serve HTTPS
-(``TRADETEL_PROMETHEUS_TLS_CERT``/``_KEY``) and require HTTP basic auth
-(``TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME``/``_PASSWORD``), compared in
-constant time; see ``docs/reliability.md``. Mounted apps (:func:`wsgi_app`,
-:func:`asgi_app`) are protected by the app they are mounted in.
+The endpoint binds 127.0.0.1 unless told otherwise, runs on a fixed budget of threads, connections
+and time (:data:`MAX_CONNECTIONS`, :data:`WORKERS`, :data:`HEAD_TIMEOUT`, :data:`WRITE_TIMEOUT`),
+and can serve HTTPS (``TRADETEL_PROMETHEUS_TLS_CERT``/``_KEY``) and require HTTP basic auth
+(``TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME``/``_PASSWORD``), compared in constant time; see
+``docs/reliability.md``. The built-in server and the mounted apps (:func:`wsgi_app`,
+:func:`asgi_app`) share one request-handling function; mounts are protected by the app they are
+mounted in.
 
 Example::
 
