@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import prometheus_client
 import pytest
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -242,3 +243,19 @@ def test_curl_compressed_gets_gzip(tel: tradetel.Telemetry) -> None:
     head, _, body = result.stdout.partition(b"\r\n\r\n")
     assert b"content-encoding: gzip" in head.lower()
     assert b'trading_orders_filled_total{exchange="binance",side="buy",symbol="BTC-USD"} 3\n' in body
+
+
+def test_an_attached_registry_is_served_as_text_and_filtered_by_name() -> None:
+    """With a prometheus_client registry attached, OpenMetrics requests get text 0.0.4 and name[] filters it too."""
+    registry = prometheus_client.CollectorRegistry()
+    prometheus_client.Counter("legacy_jobs", "Jobs.", registry=registry).inc(4)
+    prometheus_client.Gauge("legacy_queue", "Queue.", registry=registry).set(2)
+    env: dict[str, str] = {}
+    with tradetel.configure(prometheus_port=0, env=env, prometheus_registry=registry) as tel:
+        tel.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
+        status, headers, body = _builtin(
+            tel, "GET", "/metrics?name[]=legacy_jobs_total", {"Accept": "application/openmetrics-text"}
+        )
+    assert status == 200 and headers["content-type"] == CONTENT_TYPE
+    samples = {s.name: s.value for family in parse_text(body.decode()) for s in family.samples}
+    assert samples == {"legacy_jobs_total": 4}

@@ -39,7 +39,7 @@ _PROM_TYPE = {Kind.COUNTER: "counter", Kind.UP_DOWN_COUNTER: "gauge", Kind.GAUGE
 _HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 
 
-def _label_name(key: str, histogram: bool) -> str:
+def _label_name(key: str, histogram: bool = False) -> str:
     name = key if key and not key[0].isdigit() else "_" + key
     if _INVALID_NAME_CHARS.search(name):
         name = _UNDERSCORES.sub("_", _INVALID_NAME_CHARS.sub("_", name))

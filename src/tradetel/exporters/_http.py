@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -22,6 +22,7 @@ from ._exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, re
 __all__ = ["REASONS", "Response", "respond"]
 
 Collect = Callable[[], MetricsData]
+Source = Callable[[MetricsData], bytes]
 Authorize = Callable[[str | None], bool]
 
 _logger = logging.getLogger("tradetel")
@@ -58,6 +59,24 @@ def plain(status: int, text: str, method: str = "GET", extra: tuple[tuple[str, s
     return Response(status, headers, b"" if method == "HEAD" else body)
 
 
+def _only_named(text: bytes, names: Collection[str] | None) -> bytes:
+    """The families of ``text`` (format 0.0.4) reduced to the samples named in ``names``, comments kept with them."""
+    if names is None or not text:
+        return text
+    out: list[str] = []
+    comments: list[str] = []
+    for line in text.decode("utf-8").splitlines(keepends=True):
+        if line.startswith("#"):
+            comments.append(line)
+            continue
+        end = min((i for i in (line.find("{"), line.find(" ")) if i >= 0), default=len(line))
+        if line[:end] in names:
+            out.extend(comments)
+            comments = []
+            out.append(line)
+    return "".join(out).encode("utf-8")
+
+
 def openmetrics_accepted(accept: str | None) -> bool:
     """Whether ``Accept`` asks for OpenMetrics 1.x, read as ``prometheus_client.exposition.choose_encoder`` does."""
     for accepted in (accept or "").split(","):
@@ -84,12 +103,15 @@ def respond(
     *,
     expected_path: str | None = None,
     authorized: Authorize | None = None,
+    sources: Sequence[Source] = (),
 ) -> Response:
     """The answer to one request; ``headers`` are keyed in lower case.
 
     Args:
         expected_path: the only path served (the built-in server); ``None`` serves every path (mounts).
         authorized: a check of the ``Authorization`` header; every request failing it gets ``401``.
+        sources: more families in text format 0.0.4 (a ``prometheus_client`` registry). They have
+            no OpenMetrics form, so with sources the answer is always text 0.0.4.
     """
     if authorized is not None and not authorized(headers.get("authorization")):
         challenge = (("WWW-Authenticate", 'Basic realm="tradetel", charset="UTF-8"'),)
@@ -98,11 +120,14 @@ def respond(
         return plain(404, f"not found; metrics are at {expected_path}\n", method)
     if method not in ("GET", "HEAD"):
         return plain(405, "only GET and HEAD\n", method, (("Allow", "GET, HEAD"),))
-    openmetrics = openmetrics_accepted(headers.get("accept"))
-    names = parse_qs(query).get("name[]") if query else None
+    openmetrics = not sources and openmetrics_accepted(headers.get("accept"))
+    listed = parse_qs(query).get("name[]") if query else None
+    names = frozenset(listed) if listed else None
     try:
         data = collect()
-        body = (render_openmetrics if openmetrics else render)(data, names=frozenset(names) if names else None)
+        body = (render_openmetrics if openmetrics else render)(data, names=names)
+        for source in sources:
+            body += _only_named(source(data), names)
     except Exception:
         _logger.exception("tradetel: rendering the Prometheus exposition failed")
         return plain(500, "collection failed\n", method)

@@ -32,7 +32,7 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricsData
@@ -40,7 +40,11 @@ from opentelemetry.sdk.metrics.export import MetricsData
 from ..config import PrometheusSettings
 from ..errors import ConfigurationError
 from ._exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, render_openmetrics
-from ._http import Response, respond
+from ._exposition import _kind as _kind  # the private helpers the prometheus_client bridge shares
+from ._exposition import _label_name as _label_name
+from ._exposition import _label_text as _label_text
+from ._exposition import _number as _number
+from ._http import Response, Source, respond
 from ._server import BoundedServer
 
 __all__ = [
@@ -100,13 +104,17 @@ class PrometheusServer:
         workers: int = WORKERS,
         head_timeout: float = HEAD_TIMEOUT,
         write_timeout: float = WRITE_TIMEOUT,
+        sources: Sequence[Source] = (),
     ) -> None:
         context = _tls_context(tls_cert, tls_key) if tls_cert or tls_key else None
         authorized = _basic_auth(*basic_auth) if basic_auth is not None else None
         sock = _listen(host, port)
+        extra = tuple(sources)
 
         def handle(method: str, request_path: str, query: str, headers: dict[str, str]) -> Response:
-            return respond(collect, method, request_path, query, headers, expected_path=path, authorized=authorized)
+            return respond(
+                collect, method, request_path, query, headers, expected_path=path, authorized=authorized, sources=extra
+            )
 
         self._server = BoundedServer(
             sock,
@@ -129,8 +137,10 @@ class PrometheusServer:
             )
 
     @classmethod
-    def from_settings(cls, collect: Collect, settings: PrometheusSettings) -> PrometheusServer:
-        """The server :func:`tradetel.configure` starts for ``settings``."""
+    def from_settings(
+        cls, collect: Collect, settings: PrometheusSettings, sources: Sequence[Source] = ()
+    ) -> PrometheusServer:
+        """The server :func:`tradetel.configure` starts for ``settings``; ``sources`` add families after tradetel's."""
         password = settings.basic_auth_password
         username = settings.basic_auth_username
         return cls(
@@ -141,6 +151,7 @@ class PrometheusServer:
             tls_cert=settings.tls_cert,
             tls_key=settings.tls_key,
             basic_auth=(username, password.reveal()) if username and password else None,
+            sources=sources,
         )
 
     @property
@@ -182,7 +193,11 @@ def _listen(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=128)
     except OSError as exc:
         accepted = "a free port (set OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port)"
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+        if exc.errno == errno.EADDRINUSE:
+            from ..otel_global import port_taken_hint
+
+            accepted += "; " + port_taken_hint(port)
+        elif exc.errno != errno.EACCES:
             accepted = f"an address this machine can bind ({exc.strerror})"
         raise ConfigurationError(
             "OTEL_EXPORTER_PROMETHEUS_HOST/OTEL_EXPORTER_PROMETHEUS_PORT", f"{host}:{port}", accepted
