@@ -102,3 +102,22 @@ def test_colliding_keys_are_merged_in_sorted_key_order() -> None:
     families = {f.name: f for f in parse_text(render(_data({}, [{"le": "mine"}], (1.0,))).decode())}
     assert families["bot_latency_seconds"].samples[0].labels == {"exported_le": "mine", "le": "1"}
     assert families["bot_fills"].samples[0].labels == {"le": "mine"}  # only histograms reserve `le`
+
+
+def test_the_prometheus_client_bridge_merges_colliding_keys_the_same_way() -> None:
+    """TradetelCollector's families carry the same merged labels as tradetel's own exposition."""
+    import prometheus_client
+
+    from tradetel.exporters.prometheus_client import families
+
+    data = _data({"host_name": "b", "host.name": "a"}, [{"x.y": "1", "x_y": "2", "le": "3"}], (1.0,))
+
+    class _Registry:
+        def collect(self) -> Any:
+            return families(data)
+
+    def parsed(text: bytes) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        samples = [s for family in parse_text(text.decode()) for s in family.samples]
+        return {(s.name, tuple(sorted(s.labels.items())), s.value) for s in samples}
+
+    assert parsed(prometheus_client.generate_latest(_Registry())) == parsed(render(data))  # type: ignore[arg-type]

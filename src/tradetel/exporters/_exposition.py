@@ -99,11 +99,16 @@ def _labels(attributes: Mapping[str, Any] | None, histogram: bool = False) -> st
     return ",".join(parts)
 
 
-def _merged_labels(attributes: Mapping[str, Any], histogram: bool) -> str:
+def _label_mapping(attributes: Mapping[str, Any] | None, histogram: bool = False) -> dict[str, str]:
+    """Label name → value for ``attributes``, colliding keys merged as in the exposition (unescaped)."""
     merged: dict[str, list[str]] = {}
-    for key, value in sorted(attributes.items()):
+    for key, value in sorted((attributes or {}).items()):
         merged.setdefault(_name_of(key, histogram)[0], []).append(_label_text(value))
-    return ",".join(f'{name}="{_escape_value(";".join(values))}"' for name, values in sorted(merged.items()))
+    return {name: ";".join(values) for name, values in sorted(merged.items())}
+
+
+def _merged_labels(attributes: Mapping[str, Any], histogram: bool) -> str:
+    return ",".join(f'{name}="{_escape_value(value)}"' for name, value in _label_mapping(attributes, histogram).items())
 
 
 def _number(value: float | int) -> str:

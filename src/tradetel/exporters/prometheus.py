@@ -41,6 +41,7 @@ from ..config import PrometheusSettings
 from ..errors import ConfigurationError
 from ._exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, render_openmetrics
 from ._exposition import _kind as _kind  # the private helpers the prometheus_client bridge shares
+from ._exposition import _label_mapping as _label_mapping
 from ._exposition import _label_name as _label_name
 from ._exposition import _label_text as _label_text
 from ._exposition import _number as _number
