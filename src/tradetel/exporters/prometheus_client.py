@@ -45,7 +45,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData, NumberDataPoint
 
 from ..catalog import Kind, prometheus_name, prometheus_unit
-from .prometheus import _kind, _label_name, _label_text, _number
+from .prometheus import _kind, _label_mapping, _number
 
 __all__ = ["RegistrySource", "TradetelCollector", "family_names"]
 
@@ -146,14 +146,13 @@ def _family(name: str, kind: Kind, unit: str, description: str) -> Metric:
     return Metric(base, description, _TYPES[kind], unit=shown)
 
 
-def _label_dict(attributes: Any) -> dict[str, str]:
-    if not attributes:
-        return {}
-    return {_label_name(key): _label_text(value) for key, value in sorted(attributes.items())}
+def _label_dict(attributes: Any, histogram: bool = False) -> dict[str, str]:
+    # Keys that collide once sanitised are merged (values joined by ';'), as on tradetel's endpoint.
+    return _label_mapping(attributes, histogram) if attributes else {}
 
 
 def _histogram_samples(family: Metric, name: str, point: HistogramDataPoint) -> None:
-    labels = _label_dict(point.attributes)
+    labels = _label_dict(point.attributes, histogram=True)
     cumulative = 0
     for bound, count in zip(point.explicit_bounds, point.bucket_counts, strict=False):
         cumulative += count
