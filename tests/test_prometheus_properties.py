@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -69,6 +69,8 @@ def _distinct(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     series=st.lists(attribute_sets, min_size=1, max_size=4),
     bounds=st.sampled_from(sorted(BOUNDS)),
 )
+@example(resource={}, series=[{"__": ""}], bounds="positive")  # a key sanitised to a reserved __ name
+@example(resource={"__name": "x"}, series=[{"__": "", "_": ""}], bounds="positive")
 def test_any_attributes_give_an_exposition_every_parser_accepts(
     promtool: str, resource: dict[str, Any], series: list[dict[str, Any]], bounds: str
 ) -> None:

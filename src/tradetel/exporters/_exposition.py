@@ -43,6 +43,8 @@ def _label_name(key: str, histogram: bool = False) -> str:
     name = key if key and not key[0].isdigit() else "_" + key
     if _INVALID_NAME_CHARS.search(name):
         name = _UNDERSCORES.sub("_", _INVALID_NAME_CHARS.sub("_", name))
+    if name.startswith("__"):
+        name = "key" + name  # names starting with __ are reserved for Prometheus's own labels
     if histogram and name == "le":
         name = "exported_le"  # `le` is the bucket label; Prometheus renames clashing labels the same way
     return name
