@@ -194,11 +194,14 @@ class Settings:
     cardinality_limit: int = 1000
     shutdown_timeout: float = 5.0
     handle_sigterm: bool = False
+    runtime_metrics: bool = True
     config_file: str | None = None
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
     dogstatsd: DogStatsdSettings = field(default_factory=DogStatsdSettings)
     instruments: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _Overrides({}))
+    origins: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+    """Where each value not left at its default came from: the argument, variable or file key, by setting path."""
 
 
 # --- parsers: each takes the raw value and returns the parsed one or raises ValueError ------------
@@ -479,6 +482,14 @@ SETTINGS: tuple[Setting, ...] = (
         "instead. Needs configure() in the main thread. Default false.",
     ),
     Setting(
+        "runtime_metrics",
+        ("TRADETEL_RUNTIME_METRICS",),
+        _bool,
+        "true or false",
+        "Process and Python runtime metrics (`process.cpu.time`, `process.memory.usage`, `cpython.gc.*`...), "
+        "read at collection time. Default true.",
+    ),
+    Setting(
         "prometheus.host",
         ("OTEL_EXPORTER_PROMETHEUS_HOST",),
         _text,
@@ -744,6 +755,7 @@ def load_settings(
         url = _dogstatsd_url_from_parts(env)
         if url is not None:
             values["dogstatsd.url"] = url
+            origins["dogstatsd.url"] = "DD_AGENT_HOST/DD_DOGSTATSD_PORT"
 
     sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     top: dict[str, Any] = {}
@@ -764,7 +776,18 @@ def load_settings(
         otlp=OtlpSettings(**sections["otlp"]),
         dogstatsd=DogStatsdSettings(**sections["dogstatsd"]),
         instruments=_Overrides(instruments),
+        origins=MappingProxyType(_with_instruments_origin(origins, given, from_file, file_path)),
     )
+
+
+def _with_instruments_origin(
+    origins: dict[str, str], given: Mapping[str, Any], from_file: Mapping[str, Any], file_path: object
+) -> dict[str, str]:
+    if "instruments" in given:
+        origins["instruments"] = "instruments"
+    elif "instruments" in from_file:
+        origins["instruments"] = f"instruments (in {file_path})"
+    return origins
 
 
 _PAIRS = (
