@@ -491,3 +491,23 @@ def watch_event_loop(
     else:
         target.call_soon_threadsafe(watch._schedule)
     return watch
+
+
+def _markdown_table() -> str:
+    """The metrics table of ``docs/runtime-metrics.md``, generated from :data:`RUNTIME_METRICS`."""
+    from .catalog import prometheus_name
+
+    lines = [
+        "| name | kind | unit | attributes | Prometheus | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for metric in RUNTIME_METRICS:
+        attributes = ", ".join(f"`{key}`" for key in metric.attributes)
+        prometheus = prometheus_name(metric.name, metric.kind, metric.unit)
+        lines.append(
+            f"| `{metric.name}` | {metric.kind.value} | `{metric.unit}` | {attributes} | `{prometheus}` | "
+            f"{metric.source} |"
+        )
+    lag = prometheus_name(EVENT_LOOP_LAG, Kind.HISTOGRAM, "s")
+    lines.append(f"| `{EVENT_LOOP_LAG}` (opt-in) | histogram | `s` |  | `{lag}` | a timer on the loop |")
+    return "\n".join(lines)
