@@ -123,8 +123,36 @@ def test_prometheus_names_follow_the_compatibility_rules(tel: tradetel.Telemetry
     generations = {s.labels["cpython_gc_generation"] for s in families["cpython_gc_collections"].samples}
     assert generations == {str(g) for g in range(len(gc.get_stats()))}
     if LINUX:
-        assert families["process_unix_file_descriptor_count"].type == "gauge"
-        assert families["process_thread_count"].samples[0].value >= threading.active_count()
+        assert families["process_unix_file_descriptors"].type == "gauge"
+        assert families["process_threads"].samples[0].value >= threading.active_count()
+    assert not [name for name, family in families.items() if name.endswith("_count") and family.type == "gauge"]
+
+
+def test_a_gauge_is_named_after_what_it_counts_not_count() -> None:
+    """`*.count` gauges lose the `_count` that Prometheus keeps for histograms; counters and histograms keep it."""
+    from tradetel.catalog import prometheus_name
+
+    assert prometheus_name("process.thread.count", Kind.UP_DOWN_COUNTER, "{thread}") == "process_threads"
+    assert prometheus_name("bot.box.count", Kind.GAUGE, "{box}") == "bot_boxes"
+    assert prometheus_name("bot.open_positions.count", Kind.GAUGE, "{position}") == "bot_open_positions"
+    assert prometheus_name("bot.retry.count", Kind.COUNTER, "{retry}") == "bot_retry_count_total"
+    assert prometheus_name("bot.batch.count", Kind.HISTOGRAM, "{order}") == "bot_batch_count"
+
+
+def test_exposition_with_runtime_metrics_and_lag_passes_promtool(tel: tradetel.Telemetry, promtool: str) -> None:
+    """The endpoint's text with every runtime metric and the lag histogram is clean for `promtool check metrics`."""
+    from tradetel.exporters.prometheus import render
+
+    async def tick() -> None:
+        watch = watch_event_loop(tel, interval=0.001)
+        await asyncio.sleep(0.02)
+        watch.stop()
+
+    asyncio.run(tick())
+    text = render(tel.collect()).decode()
+    assert 'python_asyncio_event_loop_lag_seconds_bucket{le="0.0001"}' in text
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0 and check.stdout == "" and check.stderr == "", check.stdout + check.stderr
 
 
 # --- values against independent sources -----------------------------------------------------------
