@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tradetel.config import load_settings
 
 SECRETS = ("Bearer s3cr3t-token", "hunter2-password", "url-pa55word", "hash-k3y-secret")
@@ -143,3 +145,18 @@ def test_check_with_no_backends_passes(tmp_path: Path) -> None:
     result = _run("check", "--set", "exporters=none")
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.split()[:2] for line in result.stdout.splitlines()] == [["ok", "settings"], ["ok", "catalog"]]
+
+
+def test_an_endpoint_open_beyond_this_machine_without_protection_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, free_port: int
+) -> None:
+    """A non-loopback Prometheus host without TLS or basic auth gives `warn`, which does not fail the check."""
+    from tradetel import _inspect
+
+    assert _inspect._loopback("127.0.0.1") and _inspect._loopback("localhost") and not _inspect._loopback("192.0.2.1")
+    settings = load_settings({"prometheus_port": free_port}, env={})
+    assert _inspect.check_prometheus(settings).status == "ok"
+    monkeypatch.setattr(_inspect, "_loopback", lambda host: False)  # as for 0.0.0.0, without opening to the network
+    check = _inspect.check_prometheus(settings)
+    assert check.status == "warn" and "without TLS or basic auth" in check.detail
+    assert _inspect.Check("warn", "prometheus", "x").line() == "warn  prometheus  x"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import json
 import logging
 import os
@@ -197,7 +198,22 @@ def check_prometheus(settings: Settings) -> Check:
     if prometheus.port == 0:
         return Check(OK, "prometheus", f"{prometheus.host}: port 0, a free port is picked at start")
     scheme = "https" if server.tls else "http"
+    unprotected = [what for what, on in (("TLS", server.tls), ("basic auth", prometheus.basic_auth_username)) if not on]
+    if unprotected and not _loopback(prometheus.host):
+        return Check(
+            WARN,
+            "prometheus",
+            f"{where} is free ({scheme}); it serves beyond this machine without {' or '.join(unprotected)}",
+        )
     return Check(OK, "prometheus", f"{where} is free ({scheme}, bound and released)")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False
+    return all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 def _nothing(timeout: float = 10.0) -> Any:
