@@ -232,6 +232,60 @@ def _status_of_task(pid: int, task: str) -> dict[str, str]:
     return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
+_FORKED = """
+import json, os, resource, sys
+import tradetel
+
+def values(tel):
+    found = {}
+    for rm in tel.collect().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    key = metric.name + "|" + ",".join(f"{k}={v}" for k, v in sorted(point.attributes.items()))
+                    found[key] = getattr(point, "value", None)
+    return found
+
+def burn(seconds):
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    while resource.getrusage(resource.RUSAGE_SELF).ru_utime - start < seconds:
+        pass
+
+tel = tradetel.configure(exporters="none", env={})
+burn(0.3)  # the parent's CPU time, which a child must not take for its own
+parent = values(tel)
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(read)
+    first = values(tel)
+    burn(0.05)
+    second = values(tel)
+    tasks = len(os.listdir("/proc/self/task"))
+    os.write(write, json.dumps({"first": first, "second": second, "tasks": tasks}).encode())
+    os._exit(0)
+os.close(write)
+with os.fdopen(read) as pipe:
+    child = json.loads(pipe.read())
+os.waitpid(pid, 0)
+print(json.dumps({"parent": parent, **child}))
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_a_forked_child_reports_its_own_process() -> None:
+    """After os.fork the child reports its own CPU time and threads, and no utilisation from the parent's times."""
+    result = subprocess.run([sys.executable, "-c", _FORKED], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    user = "process.cpu.time|cpu.mode=user"
+    utilization = "process.cpu.utilization|cpu.mode=user"
+    assert report["parent"][user] >= 0.3 > report["first"][user]
+    assert utilization not in report["first"]
+    assert 0 < report["second"][utilization] <= 1
+    assert report["second"]["process.thread.count|"] == report["tasks"] == 1
+
+
 def test_gc_metrics_follow_collections_made_on_purpose(tel: tradetel.Telemetry) -> None:
     """Forced collections add exactly to cpython.gc.collections; collected objects grow by gc.collect()'s count."""
     enabled = gc.isenabled()

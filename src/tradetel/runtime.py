@@ -34,6 +34,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -93,13 +94,14 @@ class RuntimeMetric:
 
 
 class _State:
-    """What the callbacks of one registration share: the previous CPU reading for utilisation."""
+    """What the callbacks of one registration share: the previous CPU reading, for the utilisation."""
 
-    __slots__ = ("cpu", "cpus")
+    __slots__ = ("cpu",)
 
     def __init__(self) -> None:
-        self.cpus = _available_cpus()
-        self.cpu: tuple[float, float, float] = (time.monotonic(), *_cpu_times())
+        self.cpu: tuple[int, float, float, float] | None = None  # pid, monotonic time, user, system
+        with contextlib.suppress(ImportError):  # no getrusage: no utilisation either
+            self.cpu = (os.getpid(), time.monotonic(), *_cpu_times())
 
 
 def _available_cpus() -> int:
@@ -120,13 +122,17 @@ def _cpu_time(state: _State) -> _Reading:
 
 
 def _cpu_utilization(state: _State) -> _Reading:
-    now = time.monotonic()
+    pid, now = os.getpid(), time.monotonic()
     user, system = _cpu_times()
-    then, user_before, system_before = state.cpu
-    state.cpu = (now, user, system)
-    elapsed = (now - then) * state.cpus
-    if elapsed <= 0 or user < user_before or system < system_before:
-        return ()  # first reading after a fork (the child's times restart at zero): no honest value yet
+    before, state.cpu = state.cpu, (pid, now, user, system)
+    if before is None or before[0] != pid:
+        # the first collection in a forked child: the previous reading is the parent's, whose
+        # CPU times are not this process's, so there is no honest value yet
+        return ()
+    _, then, user_before, system_before = before
+    elapsed = (now - then) * _available_cpus()
+    if elapsed <= 0:
+        return ()
     return (
         ((user - user_before) / elapsed, {"cpu.mode": "user"}),
         ((system - system_before) / elapsed, {"cpu.mode": "system"}),
@@ -287,6 +293,8 @@ RUNTIME_METRICS: tuple[RuntimeMetric, ...] = (
 def _available(metric: RuntimeMetric) -> bool:
     if metric.needs_proc:
         return os.path.isdir(f"{_PROC}/fd")
+    if metric.name.startswith("cpython.gc."):
+        return hasattr(gc, "get_stats")
     try:
         import resource  # noqa: F401 - Unix only
     except ImportError:
