@@ -486,8 +486,8 @@ SETTINGS: tuple[Setting, ...] = (
         ("TRADETEL_RUNTIME_METRICS",),
         _bool,
         "true or false",
-        "Process and Python runtime metrics (`process.cpu.time`, `process.memory.usage`, `cpython.gc.*`...), "
-        "read at collection time. Default true.",
+        "[Process and Python runtime metrics](runtime-metrics.md) (`process.cpu.time`, `process.memory.usage`, "
+        "`cpython.gc.*`...), read at collection time. Default true.",
     ),
     Setting(
         "prometheus.host",
