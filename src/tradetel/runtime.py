@@ -36,9 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import os
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -65,8 +63,6 @@ __all__ = [
     "register_runtime_metrics",
     "watch_event_loop",
 ]
-
-_logger = logging.getLogger("tradetel")
 
 _PROC = "/proc/self"
 _Reading = Iterable[tuple[float | int, dict[str, Any]]]
@@ -371,21 +367,21 @@ EVENT_LOOP_LAG_BUCKETS: tuple[float, ...] = (
 """Bucket boundaries of the lag histogram, in seconds: sub-millisecond up to five seconds."""
 
 _LAG_HISTOGRAMS: weakref.WeakKeyDictionary[Telemetry, Histogram] = weakref.WeakKeyDictionary()
-_LAG_LOCK = threading.Lock()
 
 
 def _lag_histogram(telemetry: Telemetry) -> Histogram:
-    with _LAG_LOCK:
-        histogram = _LAG_HISTOGRAMS.get(telemetry)
-        if histogram is None:
-            histogram = telemetry.meter.create_histogram(
-                EVENT_LOOP_LAG,
-                unit="s",
-                description="How late a timer callback scheduled on the asyncio event loop ran.",
-                explicit_bucket_boundaries_advisory=list(EVENT_LOOP_LAG_BUCKETS),
-            )
-            _LAG_HISTOGRAMS[telemetry] = histogram
-        return histogram
+    # No lock (one held by another thread at a fork would stay held in the child): two threads
+    # starting their first watch at once both create it, and the SDK returns the same instrument.
+    histogram = _LAG_HISTOGRAMS.get(telemetry)
+    if histogram is None:
+        histogram = telemetry.meter.create_histogram(
+            EVENT_LOOP_LAG,
+            unit="s",
+            description="How late a timer callback scheduled on the asyncio event loop ran.",
+            explicit_bucket_boundaries_advisory=list(EVENT_LOOP_LAG_BUCKETS),
+        )
+        _LAG_HISTOGRAMS[telemetry] = histogram
+    return histogram
 
 
 class EventLoopWatch:
