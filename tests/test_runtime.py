@@ -447,3 +447,20 @@ def test_watch_arguments_are_checked(tel: tradetel.Telemetry) -> None:
             watch_event_loop(tel)
     finally:
         loop.close()
+
+
+def test_capture_leaves_runtime_metrics_out_unless_asked() -> None:
+    """tradetel.testing.capture() is deterministic (no runtime metrics) unless runtime_metrics=True is given."""
+    from tradetel.testing import capture
+
+    with capture() as cap:
+        assert points(cap.telemetry.collect(), "process.cpu.time") == []
+        assert render_twice_equal(cap.telemetry)
+    with capture(runtime_metrics=True) as cap:
+        assert points(cap.telemetry.collect(), "process.cpu.time")
+
+
+def render_twice_equal(tel: tradetel.Telemetry) -> bool:
+    from tradetel.exporters.prometheus import render
+
+    return render(tel.collect()) == render(tel.collect())
