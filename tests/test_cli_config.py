@@ -160,3 +160,16 @@ def test_an_endpoint_open_beyond_this_machine_without_protection_is_a_warning(
     check = _inspect.check_prometheus(settings)
     assert check.status == "warn" and "without TLS or basic auth" in check.detail
     assert _inspect.Check("warn", "prometheus", "x").line() == "warn  prometheus  x"
+
+
+def test_a_url_built_from_other_variables_names_them() -> None:
+    """dogstatsd.url built from DD_DOGSTATSD_SOCKET or DD_AGENT_HOST names those variables as its source."""
+    from tradetel._inspect import setting_rows
+
+    def origin(env: dict[str, str]) -> tuple[str, str | None]:
+        (row,) = [row for row in setting_rows(load_settings(env=env)) if row.path == "dogstatsd.url"]
+        return row.source, row.origin
+
+    assert origin({"DD_DOGSTATSD_SOCKET": "/var/run/dsd.sock"}) == ("env", "DD_DOGSTATSD_SOCKET")
+    assert origin({"DD_AGENT_HOST": "agent"}) == ("env", "DD_AGENT_HOST/DD_DOGSTATSD_PORT")
+    assert origin({}) == ("default", None)
