@@ -173,3 +173,12 @@ def test_a_url_built_from_other_variables_names_them() -> None:
     assert origin({"DD_DOGSTATSD_SOCKET": "/var/run/dsd.sock"}) == ("env", "DD_DOGSTATSD_SOCKET")
     assert origin({"DD_AGENT_HOST": "agent"}) == ("env", "DD_AGENT_HOST/DD_DOGSTATSD_PORT")
     assert origin({}) == ("default", None)
+
+
+def test_a_failure_message_quoting_a_secret_is_scrubbed() -> None:
+    """Should the OTLP exporter's message quote the URL's password or a header value, the check line does not."""
+    from tradetel._inspect import _scrub
+
+    otlp = load_settings(env={"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer s3cr3t-token"}).otlp
+    message = _scrub("export to https://bot:url-pa55word@collector:4318/v1/metrics failed: Bearer s3cr3t-token", otlp)
+    assert message == "export to https://bot:<redacted>@collector:4318/v1/metrics failed: <redacted>"

@@ -317,8 +317,17 @@ def check_otlp(settings: Settings) -> Check:
     result, messages = _empty_export(replace(otlp, timeout=timeout))
     if result:
         return Check(OK, "otlp", f"{otlp.protocol} {url}: connected; an empty export was accepted")
-    why = messages[-1] if messages else "the exporter reported a failure"
+    why = _scrub(messages[-1], otlp) if messages else "the exporter reported a failure"
     return Check(FAIL, "otlp", f"{otlp.protocol} {url}: connected, but an empty export failed: {why}")
+
+
+def _scrub(message: str, otlp: Any) -> str:
+    """The SDK's message without a URL password or a header value, should it quote either."""
+    message = re.sub(r"://([^/:@\s]*):[^/@\s]*@", rf"://\1:{REDACTED}@", message)
+    for value in otlp.headers.values():
+        if value:
+            message = message.replace(value, REDACTED)
+    return message
 
 
 def _empty_export(otlp: Any) -> tuple[bool, list[str]]:
