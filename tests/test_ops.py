@@ -63,9 +63,11 @@ def test_promtool_accepts_the_rules_and_every_unit_test_passes() -> None:
     """`promtool check rules` and `promtool test rules` (every alert both ways, every burn-rate pair) succeed."""
     checked = _promtool("check", "rules", RULES, cwd=OPS)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = _promtool("test", "rules", RULE_TESTS, SLO_TESTS, cwd=OPS)
-    assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert tested.stdout.count("SUCCESS") == 2
+    # One file per run: promtool 2.42 carries the first file's evaluation interval into the next one.
+    for tests in (RULE_TESTS, SLO_TESTS):
+        tested = _promtool("test", "rules", tests, cwd=OPS)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert "SUCCESS" in tested.stdout
 
 
 def test_the_unit_tests_catch_an_alert_that_never_fires(tmp_path: Path) -> None:

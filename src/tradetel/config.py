@@ -200,6 +200,7 @@ class Settings:
     shutdown_timeout: float = 5.0
     handle_sigterm: bool = False
     runtime_metrics: bool = True
+    set_global_meter_provider: bool = False
     config_file: str | None = None
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
@@ -540,6 +541,14 @@ SETTINGS: tuple[Setting, ...] = (
         "true or false",
         "[Process and Python runtime metrics](runtime-metrics.md) (`process.cpu.time`, `process.memory.usage`, "
         "`cpython.gc.*`...), read at collection time. Default true.",
+    ),
+    Setting(
+        "set_global_meter_provider",
+        ("TRADETEL_SET_GLOBAL_METER_PROVIDER",),
+        _bool,
+        "true or false",
+        "Make tradetel's MeterProvider the global OpenTelemetry one, so that metrics of "
+        "`opentelemetry-instrumentation-*` packages go through tradetel (see coexisting.md). Default false.",
     ),
     Setting(
         "prometheus.host",

@@ -95,7 +95,7 @@ class Telemetry:
             base = base.with_namespace(settings.namespace)
         self.catalog = apply_overrides(base, settings.instruments)
         self._health = Health(settings.strict)
-        self._reader = SharedReader()
+        self._reader = SharedReader(settings.cardinality_limit)
         self.resource = _resource(settings)
         self.meter_provider = MeterProvider(
             metric_readers=[self._reader],
@@ -117,7 +117,7 @@ class Telemetry:
             self._instruments["measurements.dropped"].otel_instrument,
             self._instruments["attributes.dropped"].otel_instrument,
             self._instruments["export.failures"].otel_instrument,
-            self._instruments["cardinality.overflow"].otel_instrument,
+            self._instruments["cardinality.overflow"],  # a handle: counted through bound series
             self._instruments["export.duration"].otel_instrument,
         )
         if settings.runtime_metrics:
@@ -128,8 +128,11 @@ class Telemetry:
         self._close_lock = threading.Lock()
         self._servers: list[Any] = []
         self._sigterm = _SigtermHandler.install() if settings.handle_sigterm else None  # may raise: nothing started yet
-        self._push = PushLoop(
-            self._reader, list(exporters), settings.export_interval, settings.export_timeout, self._health
+        pushed = list(exporters)
+        self._push = PushLoop(self._reader, pushed, settings.export_interval, settings.export_timeout, self._health)
+        self._health.start_at_zero(
+            [(exporter.name, reason) for exporter in pushed for reason in getattr(exporter, "failure_reasons", ())],
+            [handle.name for handle in self._instruments.values()],
         )
         self._push.start(self)
         self._atexit = _weak_atexit(self)
@@ -465,6 +468,7 @@ def configure(
     catalog: Catalog | Iterable[InstrumentSpec] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    prometheus_registry: Any = None,
     **settings: Any,
 ) -> Telemetry:
     """Build a :class:`Telemetry`: settings, MeterProvider, catalog instruments and backends.
@@ -474,6 +478,8 @@ def configure(
             :class:`~tradetel.catalog.InstrumentSpec` extends the default catalog.
         config_file: a TOML or YAML file (default: ``TRADETEL_CONFIG_FILE``).
         env: the environment to read instead of ``os.environ`` (tests).
+        prometheus_registry: a ``prometheus_client`` registry whose families tradetel's endpoint serves
+            after its own (``docs/coexisting.md``).
         **settings: any setting by argument name: ``service_name``, ``exporters``
             (``"prometheus,otlp"`` or a list), ``prometheus_port``, ``strict``... See
             :data:`tradetel.config.SETTINGS`.
@@ -506,17 +512,32 @@ def configure(
             from .exporters.console import ConsoleExporter
 
             push.append(ConsoleExporter())
-    telemetry = Telemetry(resolved, table, push)
-    if "prometheus" in resolved.exporters:
-        from .exporters.prometheus import PrometheusServer
+    sources = []
+    if prometheus_registry is not None:
+        if "prometheus" not in resolved.exporters:
+            raise ConfigurationError("prometheus_registry", type(prometheus_registry).__name__, _NEEDS_PROMETHEUS)
+        from .exporters.prometheus_client import RegistrySource
 
-        try:
-            server = PrometheusServer.from_settings(telemetry.collect, resolved.prometheus)
-        except BaseException:
-            telemetry.shutdown(timeout=1.0)
-            raise
-        telemetry.add_server(server)
+        sources.append(RegistrySource(prometheus_registry))
+    telemetry = Telemetry(resolved, table, push)
+    for source in sources:
+        source.bind(telemetry)
+    try:
+        if "prometheus" in resolved.exporters:
+            from .exporters.prometheus import PrometheusServer
+
+            telemetry.add_server(PrometheusServer.from_settings(telemetry.collect, resolved.prometheus, sources))
+        if resolved.set_global_meter_provider:
+            from .otel_global import install_global_meter_provider
+
+            install_global_meter_provider(telemetry)
+    except BaseException:
+        telemetry.shutdown(timeout=1.0)
+        raise
     return telemetry
+
+
+_NEEDS_PROMETHEUS = "None unless the prometheus exporter is on (exporters='prometheus' or OTEL_METRICS_EXPORTER)"
 
 
 _default: Telemetry | None = None

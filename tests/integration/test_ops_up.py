@@ -51,7 +51,7 @@ def test_ops_up_serves_rules_and_stops_cleanly_on_ctrl_c(
                 return json.load(response)["data"]
 
         groups = wait_until(lambda: api("rules")["groups"], "the rules to load", 30)
-        assert {group["name"] for group in groups} >= {"tradetel-trading", "tradetel-slo-alerts"}
+        assert {group["name"] for group in groups} >= {"tradetel-trading", "tradetel-slo"}
         wait_until(
             lambda: any(
                 result["value"][1] == "1" for result in api("query?query=up%7Bjob%3D%22tradetel-demo%22%7D")["result"]

@@ -642,7 +642,10 @@ def alerts(objectives: Objectives, names: Names, speed: float = 1.0) -> tuple[Al
         Alert(
             "TradetelMeasurementsDropped",
             "tradetel",
-            f"sum by (job, instance, instrument, reason) (increase({{measurements.dropped}}[{w(600)}])) > 0",
+            # A drop series is created by its first drop: increase() cannot see that one, the second clause can.
+            f"sum by (job, instance, instrument, reason) (increase({{measurements.dropped}}[{w(600)}])) > 0"
+            f" or sum by (job, instance, instrument, reason)"
+            f" ({{measurements.dropped}} > 0 unless {{measurements.dropped}} offset {w(600)})",
             0,
             "info",
             "Measurements of {{ $labels.instrument }} dropped ({{ $labels.reason }})",
@@ -661,7 +664,7 @@ def alerts(objectives: Objectives, names: Names, speed: float = 1.0) -> tuple[Al
                 ),
             ),
             Scenario(
-                (('{measurements.dropped}{instrument="trading.orders.slippage",reason="nan"}', "0 0 1 2x40"),),
+                (('{measurements.dropped}{instrument="trading.orders.slippage",reason="nan"}', "_ _ 1x40"),),
                 ({"instrument": "trading.orders.slippage", "reason": "nan"},),
                 at=5 * 60,
             ),
@@ -739,8 +742,10 @@ def rule_groups(objectives: Objectives, names: Names, *, runbook_base: str = "",
                     },
                 }
             )
-    groups["tradetel-slo-recording"] = slo_rules
-    groups["tradetel-slo-alerts"] = slo_alerts
+    # One group, recordings first: rules of a group run in order, so each alert reads the ratios recorded at
+    # the same evaluation. In separate groups the order is not fixed, and at evaluation intervals longer than
+    # the 5-minute lookback an alert evaluated first finds no ratio at all.
+    groups["tradetel-slo"] = slo_rules + slo_alerts
     return {"groups": [{"name": name, "rules": rules} for name, rules in groups.items()]}
 
 
