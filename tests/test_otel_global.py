@@ -84,7 +84,10 @@ def _points(data: MetricsData, scope: str) -> dict[str, Any]:
 
 @pytest.fixture
 def tel() -> Iterator[tradetel.Telemetry]:
-    with tradetel.configure(exporters="none", env={}, set_global_meter_provider=True) as telemetry:
+    # runtime metrics off: the tests compare whole collections, and live process values change between reads
+    with tradetel.configure(
+        exporters="none", env={}, set_global_meter_provider=True, runtime_metrics=False
+    ) as telemetry:
         yield telemetry
 
 

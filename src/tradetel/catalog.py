@@ -185,7 +185,9 @@ def prometheus_name(full_name: str, kind: Kind, unit: str) -> str:
 
     Dots become underscores, the unit is appended as a suffix (``s`` → ``seconds``;
     ``1`` → ``ratio`` for gauges; annotations in braces are dropped) and
-    monotonic counters end in ``_total``.
+    monotonic counters end in ``_total``. A gauge never ends in ``_count``, which
+    Prometheus keeps for histograms: ``process.thread.count`` (``{thread}``) is
+    ``process_threads``.
     """
     name = re.sub(r"[^a-zA-Z0-9_:]", "_", full_name)
     suffix = prometheus_unit(kind, unit)
@@ -193,7 +195,22 @@ def prometheus_name(full_name: str, kind: Kind, unit: str) -> str:
         name = f"{name}_{suffix}"
     if kind is Kind.COUNTER and not name.endswith("_total"):
         name += "_total"
+    if kind in (Kind.GAUGE, Kind.UP_DOWN_COUNTER) and name.endswith("_count"):
+        name = _counted_things(name.removesuffix("_count"), unit)
     return name
+
+
+def _counted_things(base: str, unit: str) -> str:
+    """``process_thread`` with unit ``{thread}`` → ``process_threads``; otherwise ``base`` as it is.
+
+    Prometheus reserves the ``_count`` suffix for the series of histograms and summaries (promtool
+    rejects it on a gauge), so a semantic-convention ``*.count`` up-down counter is named after
+    what it counts, as Prometheus names such gauges (``process_open_fds``, ``go_threads``).
+    """
+    thing = re.sub(r"[^a-zA-Z0-9_]", "_", unit[1:-1]) if unit.startswith("{") and unit.endswith("}") else ""
+    if thing and (base == thing or base.endswith("_" + thing)):
+        return base + ("es" if thing.endswith(("s", "x", "ch", "sh")) else "s")
+    return base
 
 
 class Catalog(Mapping[str, InstrumentSpec]):

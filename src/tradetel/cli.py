@@ -1,4 +1,4 @@
-"""The ``tradetel`` command: ``catalog``, ``demo``, ``ops``, ``--version``."""
+"""The ``tradetel`` command: ``catalog``, ``config``, ``check``, ``demo``, ``ops``, ``--version``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from ._version import __version__
+from .config import Settings
 from .errors import ConfigurationError
 
 __all__ = ["main"]
@@ -20,6 +21,24 @@ def _parser() -> argparse.ArgumentParser:
     catalog = commands.add_parser("catalog", help="print the instrument catalog")
     catalog.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     catalog.add_argument("--namespace", help="show names under this namespace instead of 'trading'")
+
+    config = commands.add_parser(
+        "config",
+        help="print the effective settings and where each comes from",
+        description="Print every setting as configure() would resolve it (argument, environment variable, config "
+        "file, default) and where each value comes from. Secrets are shown as <redacted>.",
+    )
+    config.add_argument("--format", choices=("table", "json"), default="table")
+    _settings_arguments(config)
+
+    check = commands.add_parser(
+        "check",
+        help="validate the settings and reach each configured backend",
+        description="Validate the settings and the catalog overrides, then check each enabled backend: the "
+        "Prometheus port is free, the OTLP collector accepts an empty export, the DogStatsD socket or host is "
+        "there. One line per check (ok, warn, FAIL); the exit status is 1 when a check fails.",
+    )
+    _settings_arguments(check)
 
     demo = commands.add_parser(
         "demo",
@@ -42,6 +61,60 @@ def _parser() -> argparse.ArgumentParser:
 
     add_ops(commands)
     return parser
+
+
+def _settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-file", help="a TOML or YAML config file (default: TRADETEL_CONFIG_FILE)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a setting given as an argument, as to configure(): e.g. --set prometheus.port=9100 (repeatable)",
+    )
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    from .config import load_settings
+
+    arguments = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError("--set", item, "SETTING=VALUE, e.g. prometheus.port=9100")
+        arguments[name.strip()] = value
+    return load_settings(arguments, config_file=args.config_file)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from ._inspect import settings_json, settings_table
+
+    settings = _load(args)
+    print(settings_json(settings) if args.format == "json" else settings_table(settings))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from ._inspect import FAIL, OK, WARN, Check, run_checks
+
+    try:
+        settings = _load(args)
+    except ConfigurationError as exc:
+        print(Check(FAIL, "settings", str(exc)).line(), flush=True)
+        return 1
+    given = sum(1 for origin in settings.origins if origin != "instruments")
+    where = f"; config file {settings.config_file}" if settings.config_file else ""
+    exporters = ", ".join(settings.exporters) or "none"
+    print(Check(OK, "settings", f"valid ({given} set, the rest default{where}); exporters: {exporters}").line())
+    checks = []
+    for check in run_checks(settings):
+        print(check.line(), flush=True)
+        checks.append(check)
+    failed = sum(check.status == FAIL for check in checks)
+    warned = sum(check.status == WARN for check in checks)
+    if failed or warned:
+        print(f"tradetel check: {failed} failed, {warned} warning{'s' if warned != 1 else ''}")
+    return 1 if failed else 0
 
 
 def _catalog(args: argparse.Namespace) -> int:
@@ -104,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "config":
+            return _config(args)
+        if args.command == "check":
+            return _check(args)
         if args.command == "ops":
             from .ops._cli import run as run_ops
 

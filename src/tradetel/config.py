@@ -209,12 +209,15 @@ class Settings:
     cardinality_limit: int = 1000
     shutdown_timeout: float = 5.0
     handle_sigterm: bool = False
+    runtime_metrics: bool = True
     set_global_meter_provider: bool = False
     config_file: str | None = None
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
     dogstatsd: DogStatsdSettings = field(default_factory=DogStatsdSettings)
     instruments: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _Overrides({}))
+    origins: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+    """Where each value not left at its default came from: the argument, variable or file key, by setting path."""
 
 
 # --- parsers: each takes the raw value and returns the parsed one or raises ValueError ------------
@@ -642,6 +645,14 @@ SETTINGS: tuple[Setting, ...] = (
         "instead. Needs configure() in the main thread. Default false.",
     ),
     Setting(
+        "runtime_metrics",
+        ("TRADETEL_RUNTIME_METRICS",),
+        _bool,
+        "true or false",
+        "[Process and Python runtime metrics](runtime-metrics.md) (`process.cpu.time`, `process.memory.usage`, "
+        "`cpython.gc.*`...), read at collection time. Default true.",
+    ),
+    Setting(
         "set_global_meter_provider",
         ("TRADETEL_SET_GLOBAL_METER_PROVIDER",),
         _bool,
@@ -994,6 +1005,9 @@ def load_settings(
         url = _dogstatsd_url_from_parts(env)
         if url is not None:
             values["dogstatsd.url"] = url
+            origins["dogstatsd.url"] = (
+                "DD_DOGSTATSD_SOCKET" if url.startswith("unix://") else "DD_AGENT_HOST/DD_DOGSTATSD_PORT"
+            )
 
     if values.get("disabled"):
         values["exporters"] = ()  # OTEL_SDK_DISABLED: nothing is started, whatever else is configured
@@ -1016,6 +1030,7 @@ def load_settings(
         otlp=OtlpSettings(**sections["otlp"]),
         dogstatsd=DogStatsdSettings(**sections["dogstatsd"]),
         instruments=_Overrides(instruments),
+        origins=MappingProxyType(_with_instruments_origin(origins, given, from_file, file_path)),
     )
 
 
@@ -1054,6 +1069,16 @@ def _apply_otel_rules(values: dict[str, Any], origins: dict[str, str], ranks: Ma
                 f"headers {values.get('otlp.protocol', 'grpc')} can send; {problem}",
                 secret=True,
             )
+
+
+def _with_instruments_origin(
+    origins: dict[str, str], given: Mapping[str, Any], from_file: Mapping[str, Any], file_path: object
+) -> dict[str, str]:
+    if "instruments" in given:
+        origins["instruments"] = "instruments"
+    elif "instruments" in from_file:
+        origins["instruments"] = f"instruments (in {file_path})"
+    return origins
 
 
 _PAIRS = (

@@ -124,6 +124,10 @@ class Telemetry:
             self._instruments["cardinality.overflow"],  # a handle: counted through bound series
             self._instruments["export.duration"].otel_instrument,
         )
+        if settings.runtime_metrics:
+            from .runtime import register_runtime_metrics
+
+            register_runtime_metrics(self.meter, self._health)
         self._closed = False
         self._close_lock = threading.Lock()
         self._servers: list[Any] = []

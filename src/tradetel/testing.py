@@ -148,8 +148,11 @@ def capture(
 ) -> Iterator[Capture]:
     """A fresh :class:`~tradetel.Telemetry` with no backends, read through a :class:`Capture`; shut down on exit.
 
-    The environment is not read, so the results do not depend on the machine.
+    The environment is not read and the runtime metrics are off (``runtime_metrics=True`` turns them
+    on), so the results do not depend on the machine and two collections without a measurement
+    between them are equal.
     """
+    settings.setdefault("runtime_metrics", False)
     telemetry = configure(catalog=catalog, exporters="none", strict=strict, env={}, **settings)
     try:
         yield Capture(telemetry)
