@@ -68,7 +68,7 @@ def test_every_check_passes_against_real_listeners(
     endpoint = (
         f"http://{otel.address('OTLP_GRPC_PORT')}"
         if protocol == "grpc"
-        else f"http://{otel.address('OTLP_HTTP_PORT')}/v1/metrics"
+        else f"http://{otel.address('OTLP_HTTP_PORT')}"  # a base URL: tradetel appends /v1/metrics
     )
     status, lines, output = _check(
         {
@@ -158,7 +158,7 @@ def test_the_empty_export_carries_the_configured_headers(capture_server: Any) ->
         {
             "OTEL_METRICS_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"{capture_server.url}/v1/metrics",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": capture_server.url,
         }
     )
     assert status == 0 and "an empty export was accepted" in lines["otlp"], output

@@ -53,7 +53,7 @@ def test_collector_receives_runtime_metrics_under_semconv_names(
     endpoint = (
         f"http://{otel.address('OTLP_GRPC_PORT')}"
         if protocol == "grpc"
-        else f"http://{otel.address('OTLP_HTTP_PORT')}/v1/metrics"
+        else f"http://{otel.address('OTLP_HTTP_PORT')}"  # a base URL: tradetel appends /v1/metrics
     )
     settings = {"OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
     with tradetel.configure(service_name="runtime-bot", exporters="otlp", export_interval=3600, env=settings) as tel:
