@@ -351,11 +351,16 @@ class OrderTracker:
         *,
         filled: float | None = None,
         average: float | None = None,
+        fee: float | None = None,
         timestamp: float | None = None,
         exchange_id: object = None,
     ) -> None:
-        """The order was cancelled; ``filled``/``average``: its cumulative fill when the venue reports it."""
-        self._end(order_id, exchange_id, "cancelled", filled, average, timestamp)
+        """The order was cancelled.
+
+        ``filled``, ``average`` and ``fee`` (quote currency): the order's cumulative fill, its average
+        price and its total fee, when the venue reports them; without them, the fills seen so far count.
+        """
+        self._end(order_id, exchange_id, "cancelled", filled, average, fee, timestamp)
 
     def expired(
         self,
@@ -363,17 +368,21 @@ class OrderTracker:
         *,
         filled: float | None = None,
         average: float | None = None,
+        fee: float | None = None,
         timestamp: float | None = None,
         exchange_id: object = None,
     ) -> None:
-        """The order's time in force ran out (IOC/FOK/GTD remainder, day order at the close)."""
-        self._end(order_id, exchange_id, "expired", filled, average, timestamp)
+        """The order's time in force ran out (IOC/FOK/GTD remainder, a day order at the close).
+
+        Arguments as :meth:`cancelled`.
+        """
+        self._end(order_id, exchange_id, "expired", filled, average, fee, timestamp)
 
     def rejected(
         self, order_id: object, reason: str = "rejected", *, timestamp: float | None = None, exchange_id: object = None
     ) -> None:
         """The venue (or a pre-trade check) refused the order; ``reason`` is folded to a canonical category."""
-        self._end(order_id, exchange_id, "rejected", None, None, timestamp, reason=reason)
+        self._end(order_id, exchange_id, "rejected", None, None, None, timestamp, reason=reason)
 
     def replaced(
         self, order_id: object, new_id: object, *, amount: float | None = None, price: float | None = None
@@ -807,6 +816,7 @@ class OrderTracker:
         state: str,
         filled: float | None,
         average: float | None,
+        fee: float | None,
         timestamp: float | None,
         *,
         reason: str = "rejected",
@@ -816,14 +826,17 @@ class OrderTracker:
             order = self._event(order_id, exchange_id, now)
             if order is None or order.final is not None:
                 return
-            total, price = _finite(filled), _finite(average)
+            total, price, fee_total = _finite(filled), _finite(average), _finite(fee)
             if (filled is not None and (total is None or total < 0)) or (
                 average is not None and (price is None or price <= 0)
             ):
                 self._drop("invalid_fill", filled if total is None or total < 0 else average)
                 return
+            if fee is not None and fee_total is None:
+                self._drop("invalid_fee", fee)
+                return
             if total is not None:
-                self._total(order, total, total * price if price is not None else None, None)
+                self._total(order, total, total * price if price is not None else None, fee_total)
                 self._check_filled(order, None, now)
                 if order.final is not None:
                     return  # the reported total completed the order: it ended filled
