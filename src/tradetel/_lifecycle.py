@@ -415,13 +415,15 @@ class OrderTracker:
 
     # --- ccxt structures ---------------------------------------------------------------------------
 
-    def update(self, order: Mapping[str, Any], *, exchange: str | None = None) -> None:
+    def update(self, order: Mapping[str, Any], *, exchange: str | None = None, known_only: bool = False) -> None:
         """Apply a ccxt unified order structure (from create_order, fetch_order, watch_orders...).
 
         Read: ``id``, ``clientOrderId``, ``status``, ``filled``, ``average``, ``cost``, ``amount``,
         ``price``, ``trades``, ``fee``/``fees``, ``timestamp``, ``lastTradeTimestamp``,
         ``lastUpdateTimestamp``. An open order the tracker does not know is adopted (it was placed
-        elsewhere, or its create_order has not returned yet); a final one is dropped as unknown.
+        elsewhere, or its create_order has not returned yet) under ``exchange``; a final one is
+        dropped and counted as ``unknown_order``. ``known_only=True`` (order history) leaves
+        unknown orders alone, uncounted.
         """
         if not isinstance(order, Mapping):
             with self._lock:
@@ -439,6 +441,8 @@ class OrderTracker:
             filled, average, cost, amount, price = numbers
             known = self._find(*ids)
             if known is None:
+                if known_only:
+                    return
                 known = self._adopt(order, ids, status, amount, price, exchange, now)
                 if known is None:
                     return
@@ -477,8 +481,12 @@ class OrderTracker:
             if status in FINAL_STATES and known.final is None:
                 self._finish(known, status, venue, now, reason=_text(get("reason")) or "rejected")
 
-    def trade(self, trade: Mapping[str, Any]) -> None:
-        """Apply a ccxt unified trade structure (fetch_my_trades, watch_my_trades): a fill of ``trade["order"]``."""
+    def trade(self, trade: Mapping[str, Any], *, known_only: bool = False) -> None:
+        """Apply a ccxt unified trade structure (fetch_my_trades, watch_my_trades): a fill of ``trade["order"]``.
+
+        A trade of an order the tracker does not know is dropped and counted as ``unknown_order``;
+        ``known_only=True`` (trade history) leaves it alone, uncounted.
+        """
         if not isinstance(trade, Mapping):
             with self._lock:
                 self._drop("wrong_type", trade)
@@ -487,7 +495,8 @@ class OrderTracker:
         with self._lock:
             order = self._find(_id(trade.get("clientOrderId")), _id(trade.get("order")))
             if order is None:
-                self._drop("unknown_order", trade.get("order"))
+                if not known_only:
+                    self._drop("unknown_order", trade.get("order"))
                 return
             self._touch(order, now)
             self._ccxt_trade(order, trade, now)
@@ -650,9 +659,6 @@ class OrderTracker:
         if order.final is None:
             order.pending = True
             self._emit("orders.pending", 1.0, order)
-        reference = order.price if order.price is not None else order.decision_price
-        if reference is not None:
-            self._emit("orders.notional", order.amount * reference, order)
         if at is not None and order.decided_local is not None and at > order.decided_local:
             self._latency(order, "submit", at - order.decided_local, "local")
         self._stages(order, at if at is not None else self._clock())
@@ -663,6 +669,9 @@ class OrderTracker:
         order.acked = True
         order.ack_local = now
         self._emit("orders.acknowledged", 1.0, order)
+        reference = order.price if order.price is not None else order.decision_price
+        if reference is not None:
+            self._emit("orders.notional", order.amount * reference, order)
         self._stages(order, now)
 
     def _stages(self, order: _Order, now: float) -> None:
