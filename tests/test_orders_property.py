@@ -335,7 +335,7 @@ def truth_of(h: History, times: list[float], submitted_at: float, into: Truth) -
         if 0 < view < h.amount:
             partial = True
         if view >= h.amount:
-            end = ("filled", now, message.venue if message.kind != "trade" else None, message)
+            end = ("filled", now, message.venue, message)
         elif message.final is not None:
             end = (message.final, now, message.venue, message)
         if end is not None:

@@ -738,7 +738,7 @@ class OrderTracker:
         if first and venue is not None and (order.first_fill_venue is None or venue < order.first_fill_venue):
             order.first_fill_venue = venue
         if check:
-            self._check_filled(order, None, now)
+            self._check_filled(order, venue, now)
 
     def _ccxt_trade(self, order: _Order, trade: Mapping[str, Any], now: float, *, check: bool = True) -> None:
         fee_cost, fee_currency = _ccxt_fee_parts(trade)
@@ -889,8 +889,11 @@ class OrderTracker:
         """Slippage of the volume-weighted fill price and fees, from the source that gave the filled quantity."""
         if order.total_filled >= order.trade_filled:
             cost, fee = order.total_cost, order.total_fee
-            if fee is None and order.trade_filled >= order.total_filled * (1 - _TOLERANCE):
-                fee = order.trade_fee
+            if order.trade_filled >= order.total_filled * (1 - _TOLERANCE):  # the fills add up to the total
+                if cost is None and order.cost_known:
+                    cost = order.trade_cost * (filled / order.trade_filled)
+                if fee is None:
+                    fee = order.trade_fee
         else:
             cost = order.trade_cost if order.cost_known else None
             fee = order.trade_fee
