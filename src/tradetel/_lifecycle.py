@@ -52,6 +52,8 @@ FINAL_STATES = ("filled", "cancelled", "expired", "rejected")
 _TOLERANCE = 1e-9  # relative: 0.1 + 0.2 fills of a 0.3 order are a complete fill, not an overfill
 _MAX_SERIES = 4096  # cached bound series; cleared when full (hot series come back at once)
 
+_ENDS = frozenset(FINAL_STATES)
+
 _CCXT_STATUS = {
     "open": "open",
     "new": "open",
@@ -96,6 +98,7 @@ class _Order:
         "client_id",
         "cost_known",
         "created_venue",
+        "currencies",
         "decided_local",
         "decision_price",
         "exchange_id",
@@ -107,6 +110,7 @@ class _Order:
         "price",
         "recorded",
         "seen_local",
+        "signature",
         "submit_local",
         "time_in_force",
         "total_cost",
@@ -137,8 +141,10 @@ class _Order:
         self.first_fill_local: float | None = None
         self.cancel_local: float | None = None
         self.created_venue: float | None = None
+        self.currencies: tuple[str | None, str | None] | None = None  # base and quote, from the symbol
         self.first_fill_venue: float | None = None
         self.seen_local = now
+        self.signature: tuple[Any, ...] | None = None  # the last ccxt update applied, to skip repeats cheaply
         self.filled = 0.0  # the larger of the two sources below, as last processed
         self.trade_filled = 0.0
         self.trade_cost = 0.0
@@ -202,6 +208,8 @@ class OrderTracker:
         self._health = telemetry.health
         self._max_open = max_open
         self._max_age = float(max_age)
+        self._sweep_every = min(1.0, self._max_age / 100)  # age evictions run at most this late
+        self._next_sweep = -math.inf
         self._max_ended = ended
         self._clock = clock
         self._lock = threading.Lock()
@@ -425,21 +433,30 @@ class OrderTracker:
         dropped and counted as ``unknown_order``. ``known_only=True`` (order history) leaves
         unknown orders alone, uncounted.
         """
-        if not isinstance(order, Mapping):
+        if type(order) is not dict and not isinstance(order, Mapping):
             with self._lock:
                 self._drop("wrong_type", order)
             return
         now = self._clock()
         get = order.get
         ids = (_id(get("clientOrderId")), _id(get("id")))
-        status = _CCXT_STATUS.get(str(get("status") or "").lower())
-        numbers = _numbers(order, ("filled", "average", "cost", "amount", "price"))
+        raw_status = get("status")
+        # ccxt.pro hands back the same cached dicts on every push: a repeat is recognised by what it says
+        fees, trades = get("fees"), get("trades")
+        raw = (get("filled"), get("average"), get("cost"), get("amount"), get("price"))
+        signature = (raw_status, raw, get("fee"), len(fees) if type(fees) is list else fees,
+                     len(trades) if type(trades) is list else trades, get("lastUpdateTimestamp"))  # fmt: skip
         with self._lock:
+            known = self._find(*ids)
+            if known is not None and known.signature == signature:
+                self._touch(known, now)
+                return
+            numbers = _floats(raw)
             if numbers is None:
                 self._drop("non_finite", order.get("id"))
                 return
+            status = _CCXT_STATUS.get(str(raw_status or "").lower())
             filled, average, cost, amount, price = numbers
-            known = self._find(*ids)
             if known is None:
                 if known_only:
                     return
@@ -449,14 +466,13 @@ class OrderTracker:
             else:
                 self._link(known, *ids)
             self._touch(known, now)
-            created = _ms(get("timestamp"))
-            if created is not None and known.created_venue is None:
-                known.created_venue = created
+            known.signature = signature
+            if known.created_venue is None:
+                known.created_venue = _ms(get("timestamp"))
             if amount is not None and amount > 0 and known.final is None and status not in ("cancelled", "expired"):
                 known.amount = amount  # an amended order reports its new amount
             if known.price is None and price is not None and price > 0:
                 known.price = price
-            fee = self._ccxt_fee(known, order, average)
             if filled is None and status == "filled" and known.filled == 0:
                 filled = known.amount  # a closed order that does not say how much: all of it
             if filled is not None:
@@ -465,18 +481,20 @@ class OrderTracker:
                     return
                 if cost is None and average is not None:
                     cost = average * filled
+                fee = self._ccxt_fee(known, order, average) if filled >= known.total_filled else None
                 self._total(known, filled, cost, fee)
-            last_trade = _ms(get("lastTradeTimestamp"))
-            if last_trade is not None and known.filled == 0 and known.total_filled > 0:
-                known.first_fill_venue = last_trade  # this update shows the first fill: its time is the last one
-            trades = get("trades")
-            if isinstance(trades, list):
+            if known.filled == 0 and known.total_filled > 0:
+                # this update shows the first fill: its last fill's time is the first one's
+                known.first_fill_venue = _ms(get("lastTradeTimestamp"))
+            if type(trades) is list and trades:
                 for trade in trades:
                     if isinstance(trade, Mapping):
                         self._ccxt_trade(known, trade, now, check=False)
             if status == "open":
                 self._ack(known, now)
-            venue = _ms(get("lastUpdateTimestamp")) or last_trade
+            venue = None
+            if status in _ENDS or max(known.total_filled, known.trade_filled) >= known.amount * (1 - _TOLERANCE):
+                venue = _ms(get("lastUpdateTimestamp")) or _ms(get("lastTradeTimestamp"))
             self._check_filled(known, venue, now)
             if status in FINAL_STATES and known.final is None:
                 self._finish(known, status, venue, now, reason=_text(get("reason")) or "rejected")
@@ -551,7 +569,8 @@ class OrderTracker:
         order.seen_local = now
         if order.final is None:
             self._open.move_to_end(id(order))
-        self._expire(now)
+        if now >= self._next_sweep:
+            self._expire(now)
 
     def _admit(self, order: _Order, now: float) -> None:
         self._expire(now)
@@ -561,6 +580,7 @@ class OrderTracker:
         self._open[id(order)] = order
 
     def _expire(self, now: float) -> None:
+        self._next_sweep = now + self._sweep_every
         limit = now - self._max_age
         while self._open:
             oldest = next(iter(self._open.values()))
@@ -773,7 +793,9 @@ class OrderTracker:
             return None
         if currency is None:
             return value
-        base, quote = _currencies(order.attribute("symbol"))
+        if order.currencies is None:
+            order.currencies = _currencies(order.attribute("symbol"))
+        base, quote = order.currencies
         if currency == quote:
             return value
         if currency == base:
@@ -961,7 +983,15 @@ def _id(value: object) -> str | None:
 
 
 def _finite(value: object) -> float | None:
-    if value is None or isinstance(value, bool):
+    kind = type(value)
+    if kind is float:
+        return value if value - value == 0.0 else None  # type: ignore[operator,return-value]  # NaN, inf
+    if kind is int:
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            return None
+    if value is None or kind is bool:
         return None
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -970,18 +1000,19 @@ def _finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _numbers(order: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[float | None, ...] | None:
-    """The fields as floats (``None`` when absent); ``None`` for the whole when one is present but unusable."""
+def _floats(values: tuple[Any, ...]) -> tuple[float | None, ...] | None:
+    """The values as floats (``None`` stays ``None``); ``None`` for the whole when one is present but unusable."""
     out: list[float | None] = []
-    for key in keys:
-        raw = order.get(key)
-        if raw is None:
+    for value in values:
+        if type(value) is float and value - value == 0.0:  # ccxt's usual case, finite
+            out.append(value)
+        elif value is None:
             out.append(None)
-            continue
-        number = _finite(raw)
-        if number is None:
-            return None
-        out.append(number)
+        else:
+            number = _finite(value)
+            if number is None:
+                return None
+            out.append(number)
     return tuple(out)
 
 
@@ -1022,6 +1053,11 @@ def _ccxt_fee_parts(raw: Mapping[str, Any]) -> tuple[Any, str | None]:
     ``(None, None)`` when absent or in several currencies; ``(_INVALID, None)`` when unusable.
     """
     fees = raw.get("fees")
+    usual = fees[0] if type(fees) is list and len(fees) == 1 else raw.get("fee") if not fees else None
+    if type(usual) is dict:  # one fee in one currency: ccxt's usual case
+        cost, currency = usual.get("cost"), usual.get("currency")
+        if type(cost) is float and cost - cost == 0.0 and (currency is None or type(currency) is str):
+            return cost, currency or None
     entries = [f for f in fees if isinstance(f, Mapping)] if isinstance(fees, list) and fees else []
     if not entries:
         fee = raw.get("fee")
