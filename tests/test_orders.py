@@ -261,3 +261,21 @@ def test_streamed_orders_keep_memory_bounded(clock: Clock) -> None:
         assert cap.value("tradetel.orders.evicted", reason="capacity") == 30_000 - filled - tracker.open_orders
         assert tracker.open_orders == cap.value("orders.pending") == 1_000
         assert current < peak_after_warmup * 1.25 + 256 * 1024
+
+
+def test_demo_resting_orders_go_through_the_tracker() -> None:
+    """The demo's limit orders fill in parts, get cancelled and expire; pending equals what is still on its book."""
+    from tradetel._demo import DemoBot
+
+    with capture() as cap:
+        bot = DemoBot(cap.telemetry, seed=3)
+        for step in range(600):
+            bot.tick(step * 0.05)
+        limit = {"exchange": "binance", "order_type": "limit"}
+        ended = sum(cap.value(f"orders.{state}", **limit) for state in ("filled", "cancelled", "expired"))
+        assert all(cap.value(f"orders.{state}", **limit) > 0 for state in ("filled", "cancelled", "expired"))
+        assert cap.value("orders.partially_filled", **limit) > 0
+        assert cap.value("orders.submitted", **limit) == ended + len(bot.book.open)
+        assert cap.telemetry.order_tracker.open_orders == len(bot.book.open)
+        assert cap.histogram("orders.latency", stage="cancel", clock="local").count > 0
+        assert cap.dropped() == 0
