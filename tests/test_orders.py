@@ -166,16 +166,20 @@ def test_replaced_order_keeps_its_fills(cap: Capture) -> None:
 
 
 def test_fee_currencies(cap: Capture) -> None:
-    """A fee in the base currency is converted at the fill price; one in a third currency is dropped and counted."""
+    """A base-currency fee is converted at the fill price; a third currency leaves the order's fee unknown, counted."""
     tracker = cap.telemetry.order_tracker
     tracker.open("f", **BTC, amount=2, price=100)
     tracker.trade({"id": "t1", "order": "F", "clientOrderId": "f", "amount": 1, "price": 100,
                    "fee": {"cost": 0.001, "currency": "BTC"}})  # fmt: skip
-    tracker.trade({"id": "t2", "clientOrderId": "f", "amount": 1, "price": 100, "fee": {"cost": 1, "currency": "BNB"}})
-    tracker.fill("f", 1, 100, fee=0.05, trade_id="t3")
-    assert cap.dropped("fee_currency") == 1
+    tracker.fill("f", 1, 100, fee=0.05, trade_id="t2")
     assert cap.value("orders.fees") == pytest.approx(0.1 + 0.05)
-    assert cap.value("orders.filled") == 1
+    tracker.open("g", **BTC, amount=2, price=100)
+    tracker.fill("g", 1, 100, fee=0.05, trade_id="u1")
+    tracker.trade({"id": "u2", "clientOrderId": "g", "amount": 1, "price": 100, "fee": {"cost": 1, "currency": "BNB"}})
+    tracker.trade({"id": "u2", "clientOrderId": "g", "amount": 1, "price": 100, "fee": {"cost": 1, "currency": "BNB"}})
+    assert cap.dropped("fee_currency") == 1
+    assert cap.value("orders.filled") == 2  # the fill itself counts
+    assert cap.value("orders.fees") == pytest.approx(0.15)  # g's total fee is unknown: nothing recorded for it
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,7 @@ class _Order:
         "decided_local",
         "decision_price",
         "exchange_id",
+        "fee_lost",
         "filled",
         "final",
         "first_fill_local",
@@ -151,6 +152,7 @@ class _Order:
         self.trade_fee: float | None = None
         self.trade_ids: set[str] | None = None
         self.cost_known = True  # every counted individual fill had a price
+        self.fee_lost = False  # an individual fill's fee could not be converted to quote
         self.total_filled = 0.0
         self.total_cost: float | None = 0.0
         self.total_fee: float | None = None
@@ -734,11 +736,6 @@ class OrderTracker:
         if cost_price is None or cost_price <= 0:
             self._drop("invalid_price", price)
             return
-        fee_quote = None
-        if fee is not None:
-            fee_quote = self._fee_in_quote(order, fee, fee_currency, cost_price)
-            if fee_quote is None:
-                return
         if trade_id is not None:
             seen = order.trade_ids
             if seen is None:
@@ -748,6 +745,11 @@ class OrderTracker:
         if order.trade_filled + size > order.amount * (1 + _TOLERANCE) and order.final is None:
             self._drop("overfill", size)
             return
+        fee_quote = None
+        if fee is not None:
+            fee_quote = self._fee_in_quote(order, fee, fee_currency, cost_price)
+            if fee_quote is None:
+                order.fee_lost = True  # the fill counts; the order's fee total is unknown from now on
         if trade_id is not None:
             order.trade_ids.add(trade_id)  # type: ignore[union-attr]
         order.trade_filled += size
@@ -914,11 +916,11 @@ class OrderTracker:
             if order.trade_filled >= order.total_filled * (1 - _TOLERANCE):  # the fills add up to the total
                 if cost is None and order.cost_known:
                     cost = order.trade_cost * (filled / order.trade_filled)
-                if fee is None:
+                if fee is None and not order.fee_lost:
                     fee = order.trade_fee
         else:
             cost = order.trade_cost if order.cost_known else None
-            fee = order.trade_fee
+            fee = None if order.fee_lost else order.trade_fee
         if fee is not None:
             self._emit("orders.fees", fee, order)
         if cost is None:
