@@ -210,12 +210,15 @@ def instrument_ccxt(
 ) -> Instrumented:
     """Instrument a ccxt exchange instance: orders, cancels and every ``fetch_*`` call.
 
-    - ``create_order`` (when the exchange has it): :class:`~tradetel.decorators.order_placement` (submitted,
-      filled/partial/rejected from the returned unified order, latency,
-      notional, slippage against ``reference_price``) inside an
-      :class:`~tradetel.decorators.exchange_call` (requests, duration,
-      errors, error streak) with ``endpoint="create_order"``;
-    - ``cancel_order`` (when the exchange has it): :class:`~tradetel.decorators.order_cancel` and ``exchange_call``;
+    - orders (default ``orders=True``): ``create_order``, ``cancel_order``, ``edit_order``, the order
+      and trade fetches and ``ccxt.pro``'s ``watch_orders``/``watch_my_trades`` feed the telemetry's
+      order tracker, which records every transition of every order once (``docs/orders.md``);
+      with ``orders=False``, ``create_order`` is an :class:`~tradetel.decorators.order_placement`
+      (submitted, filled/partial/rejected from the returned unified order, latency, notional,
+      slippage against ``reference_price``) and ``cancel_order`` an
+      :class:`~tradetel.decorators.order_cancel`;
+    - ``create_order`` and ``cancel_order`` are also an :class:`~tradetel.decorators.exchange_call`
+      (requests, duration, errors, error streak) with ``endpoint`` the method's name;
     - ``fetch_*`` (all, or the names given in ``fetch``): ``exchange_call``.
 
     The ``exchange`` attribute is ``exchange.id``. ccxt methods call one
