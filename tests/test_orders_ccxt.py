@@ -1,8 +1,8 @@
 """instrument_ccxt feeds the order tracker from real ccxt exchanges, offline.
 
 Real ``ccxt.pro`` exchange instances (binance and okx: different status
-conventions, ids and fee reporting) run their own request building and
-parsing. Only the network is replaced: ``fetch`` (REST) answers with
+conventions, ids and fee reporting) and a sync ``ccxt.kraken`` run their own
+request building and parsing. Only the network is replaced: ``fetch`` (REST) answers with
 recorded responses in each exchange's wire format, and ``watch`` (the
 websocket subscription) does what ccxt's own ``watch`` does minus the socket:
 it registers the future and the subscription, and the venue's replies and
@@ -259,4 +259,79 @@ def test_okx_create_watch_cancel_fetch(cap: Capture) -> None:
     assert cap.histogram("orders.slippage", reference="limit").sum == pytest.approx(-(100.05 - 100) / 100 * 1e4)
     assert cap.histogram("orders.slippage", reference="decision").count == 0  # no decision price was given
     assert cap.value("orders.fees", exchange="okx") == pytest.approx(0.03)
+    assert cap.dropped() == 0
+
+
+# --- kraken (sync ccxt): a placement answered with its txid only, then polled -------------------------
+
+KRAKEN_MARKET: dict[str, Any] = {
+    **BINANCE_MARKET,
+    "id": "XXBTZUSD",
+    "symbol": "BTC/USD",
+    "quote": "USD",
+    "baseId": "XXBT",
+    "quoteId": "ZUSD",
+    "altname": "XBTUSD",
+    "info": {"altname": "XBTUSD", "wsname": "XBT/USD", "base": "XXBT", "quote": "ZUSD"},
+}
+KRAKEN_TXID = "OUF4EM-FRGI2-MQMWZD"
+
+
+def kraken_order(status: str, filled: str, cost: str, fee: str, average: str, closed: float | None) -> Any:
+    """One entry of QueryOrders, as kraken answers it (times in epoch seconds)."""
+    order = {"refid": None, "userref": 0, "status": status, "opentm": T0 / 1000, "starttm": 0, "expiretm": 0,
+             "descr": {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "100.0", "price2": "0",
+                       "leverage": "none", "order": "buy 2.00000000 XBTUSD @ limit 100.0", "close": ""},
+             "vol": "2.00000000", "vol_exec": filled, "cost": cost, "fee": fee, "price": average,
+             "stopprice": "0", "limitprice": "0", "misc": "", "oflags": "fciq"}  # fmt: skip
+    if closed is not None:
+        order["closetm"] = closed
+    return {"error": [], "result": {KRAKEN_TXID: order}}
+
+
+def test_kraken_sync_create_poll_and_refusal(cap: Capture) -> None:
+    """kraken, sync: an id-only placement, two polls (open partial, closed), a refused order: exact metrics."""
+    import ccxt
+
+    answers = [
+        kraken_order("open", "0.50000000", "49.95", "0.10", "99.9", None),
+        kraken_order("closed", "2.00000000", "199.95", "0.40", "99.975", T0 / 1000 + 3),
+    ]
+
+    def offline_fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        if url.endswith("/AddOrder"):
+            if "volume=900" in str(body):
+                # what kraken's own error handling raises for {"error": ["EOrder:Insufficient funds"]}
+                raise ccxt.InsufficientFunds("kraken EOrder:Insufficient funds")
+            return {"error": [], "result": {"descr": {"order": "buy 2 XBTUSD @ limit 100.0"}, "txid": [KRAKEN_TXID]}}
+        if url.endswith("/QueryOrders"):
+            return answers.pop(0)
+        raise AssertionError(f"unexpected request {method} {url}")
+
+    exchange = ccxt.kraken({"apiKey": "key", "secret": "c2VjcmV0"})
+    exchange.set_markets([KRAKEN_MARKET])
+    exchange.options["marketsByAltname"] = {"XBTUSD": exchange.markets["BTC/USD"]}  # as load_markets indexes them
+    exchange.fetch = offline_fetch
+    instrument_ccxt(exchange, telemetry=cap.telemetry)
+    assert exchange.create_order("BTC/USD", "limit", "buy", 2, 100)["status"] is None
+    assert cap.value("orders.pending") == 1
+    with pytest.raises(ccxt.InsufficientFunds):
+        exchange.create_order("BTC/USD", "limit", "buy", 900, 100)
+    assert exchange.fetch_order(KRAKEN_TXID, "BTC/USD")["status"] == "open"
+    assert exchange.fetch_order(KRAKEN_TXID, "BTC/USD")["status"] == "closed"
+    keys = {"exchange": "kraken", "symbol": "BTC/USD", "side": "buy", "order_type": "limit"}
+    assert cap.value("orders.submitted", **keys) == 2
+    for name in ("acknowledged", "partially_filled", "filled"):
+        assert cap.value(f"orders.{name}", **keys) == 1, name
+    assert cap.value("orders.rejected", reason="insufficient_funds", **keys) == 1
+    assert cap.value("orders.pending") == 0
+    latency = _latencies(cap)
+    assert latency.pop(("ack", "local"))[0] == 1
+    assert latency.pop(("fill", "local"))[0] == 1  # a poll shows the fill without its time
+    assert latency.pop(("final", "local"))[0] == 1  # the refused order
+    assert latency == {("final", "exchange"): (1, 3.0)}
+    assert cap.histogram("orders.slippage", reference="limit").sum == pytest.approx(-2.5)
+    assert cap.value("orders.fees", exchange="kraken") == pytest.approx(0.4)
+    assert cap.value("exchange.requests", endpoint="create_order", status="error") == 1
+    assert cap.value("exchange.requests", endpoint="fetch_order", status="ok") == 2
     assert cap.dropped() == 0
