@@ -273,7 +273,7 @@ def test_demo_resting_orders_go_through_the_tracker() -> None:
 
     with capture() as cap:
         bot = DemoBot(cap.telemetry, seed=3)
-        for step in range(600):
+        for step in range(3000):  # 150 simulated seconds, in no time
             bot.tick(step * 0.05)
         limit = {"exchange": "binance", "order_type": "limit"}
         ended = sum(cap.value(f"orders.{state}", **limit) for state in ("filled", "cancelled", "expired"))

@@ -212,8 +212,8 @@ class _RestingOrders:
                                     "side": side, "type": "limit", "amount": amount, "price": limit,
                                     "status": "open", "filled": 0.0, "cost": 0.0, "timestamp": _venue_ms()}  # fmt: skip
         self.tracker.update(order, exchange=EXCHANGE)
-        cancel_at = now + rng.uniform(1.0, 6.0) if rng.random() < 0.3 else math.inf
-        self.open[client_id] = (order, now + rng.uniform(2.0, 8.0), cancel_at)
+        cancel_at = now + rng.uniform(1.0, 6.0) if rng.random() < 0.1 else math.inf
+        self.open[client_id] = (order, now + rng.uniform(3.0, 10.0), cancel_at)
 
     def tick(self, now: float, prices: dict[str, float]) -> None:
         rng = self.rng
@@ -225,7 +225,7 @@ class _RestingOrders:
                     self.tracker.cancel_requested(client_id)
                 update["status"] = "canceled" if now >= cancel_at else "expired"
                 del self.open[client_id]
-            elif rng.random() < 0.03:
+            elif rng.random() < 0.05:
                 quantity = min(amount - filled, round(amount * rng.uniform(0.2, 0.7), 6))
                 price = float(order["price"]) * (1 + rng.gauss(0, 0.0001))  # type: ignore[arg-type]
                 filled, cost = filled + quantity, cost + quantity * price
