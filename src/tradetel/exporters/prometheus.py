@@ -1,18 +1,19 @@
-"""Prometheus text exposition, served from tradetel's shared collection.
+"""Prometheus exposition, served from tradetel's shared collection.
 
-The exposition is written directly from OpenTelemetry ``MetricsData``
-(text format 0.0.4), following the OpenTelemetry → Prometheus compatibility
-rules: dots become underscores, units become suffixes (``_seconds``),
-monotonic sums end in ``_total``, resource attributes go to ``target_info``.
-Unlike the stock exporter it labels only the overflow series with
-``otel_metric_overflow="true"`` instead of adding an empty label to every
-series of the metric.
+The exposition is written directly from OpenTelemetry ``MetricsData`` (text format 0.0.4, or
+OpenMetrics 1.0 when the scraper asks for it), following the OpenTelemetry → Prometheus
+compatibility rules: dots become underscores, units become suffixes (``_seconds``), monotonic sums
+end in ``_total``, resource attributes go to ``target_info``, keys that collide once sanitised are
+merged (values joined with ``;``). Unlike the stock exporter it labels only the overflow series with
+``otel_metric_overflow="true"`` instead of adding an empty label to every series of the metric.
 
-The endpoint binds 127.0.0.1 unless told otherwise, and can serve HTTPS
-(``TRADETEL_PROMETHEUS_TLS_CERT``/``_KEY``) and require HTTP basic auth
-(``TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME``/``_PASSWORD``), compared in
-constant time; see ``docs/reliability.md``. Mounted apps (:func:`wsgi_app`,
-:func:`asgi_app`) are protected by the app they are mounted in.
+The endpoint binds 127.0.0.1 unless told otherwise, runs on a fixed budget of threads, connections
+and time (:data:`MAX_CONNECTIONS`, :data:`WORKERS`, :data:`HEAD_TIMEOUT`, :data:`WRITE_TIMEOUT`),
+and can serve HTTPS (``TRADETEL_PROMETHEUS_TLS_CERT``/``_KEY``) and require HTTP basic auth
+(``TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME``/``_PASSWORD``), compared in constant time; see
+``docs/reliability.md``. The built-in server and the mounted apps (:func:`wsgi_app`,
+:func:`asgi_app`) share one request-handling function; mounts are protected by the app they are
+mounted in.
 
 Example::
 
@@ -27,188 +28,59 @@ import binascii
 import errno
 import hashlib
 import hmac
+import ipaddress
 import logging
-import math
-import re
+import socket
 import ssl
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from itertools import accumulate
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import (
-    Gauge,
-    Histogram,
-    HistogramDataPoint,
-    MetricsData,
-    NumberDataPoint,
-    Sum,
-)
+from opentelemetry.sdk.metrics.export import MetricsData
 
-from ..catalog import Kind, prometheus_name
 from ..config import PrometheusSettings
 from ..errors import ConfigurationError
+from ._exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, render_openmetrics
+from ._exposition import _kind as _kind  # the private helpers the prometheus_client bridge shares
+from ._exposition import _label_mapping as _label_mapping
+from ._exposition import _label_name as _label_name
+from ._exposition import _label_text as _label_text
+from ._exposition import _number as _number
+from ._http import Response, Source, respond
+from ._server import BoundedServer
 
-__all__ = ["CONTENT_TYPE", "PrometheusServer", "asgi_app", "render", "wsgi_app"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MAX_CONNECTIONS",
+    "OPENMETRICS_CONTENT_TYPE",
+    "PrometheusServer",
+    "asgi_app",
+    "render",
+    "render_openmetrics",
+    "wsgi_app",
+]
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = TEXT_CONTENT_TYPE
+MAX_CONNECTIONS = 128
+"""Open connections the built-in server keeps at most (well under the usual limit of 1,024 descriptors)."""
+WORKERS = 2
+"""Threads that collect and render; with the event-loop thread, the server never runs more than three."""
+HEAD_TIMEOUT = 5.0
+"""Seconds a client has for the TLS handshake, the request line and the headers, together."""
+WRITE_TIMEOUT = 30.0
+"""Seconds a client has to read the answer."""
+
 _logger = logging.getLogger("tradetel")
-_INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 Collect = Callable[[], MetricsData]
 
 
-def _label_name(key: str) -> str:
-    name = _INVALID_NAME_CHARS.sub("_", key)
-    if not name or name[0].isdigit():
-        name = "_" + name
-    return name
-
-
-def _escape_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _label_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_label_text(v) for v in value) + "]"
-    return str(value)
-
-
-_NAMES: dict[str, str] = {}
-
-
-def _labels(attributes: Any) -> str:
-    if not attributes:
-        return ""
-    parts = []
-    for key, value in sorted(attributes.items()):
-        name = _NAMES.get(key)
-        if name is None:
-            if len(_NAMES) >= 4096:
-                _NAMES.clear()
-            name = _NAMES[key] = _label_name(key)
-        text = value if type(value) is str else _label_text(value)
-        if "\\" in text or "\n" in text or '"' in text:
-            text = _escape_value(text)
-        parts.append(f'{name}="{text}"')
-    return ",".join(parts)
-
-
-def _number(value: float | int) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _sample(name: str, labels: str, value: float | int) -> str:
-    return f"{name}{{{labels}}} {_number(value)}\n" if labels else f"{name} {_number(value)}\n"
-
-
-def _kind(data: Any) -> Kind | None:
-    if isinstance(data, Sum):
-        return Kind.COUNTER if data.is_monotonic else Kind.UP_DOWN_COUNTER
-    if isinstance(data, Gauge):
-        return Kind.GAUGE
-    if isinstance(data, Histogram):
-        return Kind.HISTOGRAM
-    return None  # exponential histograms are not exposed in text format 0.0.4
-
-
-_PROM_TYPE = {Kind.COUNTER: "counter", Kind.UP_DOWN_COUNTER: "gauge", Kind.GAUGE: "gauge", Kind.HISTOGRAM: "histogram"}
-
-
-def _target_info(data: MetricsData) -> Iterator[str]:
-    for resource_metrics in data.resource_metrics[:1]:
-        attributes = resource_metrics.resource.attributes
-        if attributes:
-            yield "# HELP target_info Target metadata\n# TYPE target_info gauge\n"
-            yield _sample("target_info", _labels(attributes), 1)
-
-
-def render(data: MetricsData, *, target_info: bool = True) -> bytes:
-    """Render ``data`` (cumulative) as Prometheus text exposition format 0.0.4."""
-    families: dict[str, tuple[Kind, str, list[str]]] = {}
-    for resource_metrics in data.resource_metrics:
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                kind = _kind(metric.data)
-                if kind is None:
-                    continue
-                name = prometheus_name(metric.name, kind, metric.unit or "")
-                family = families.get(name)
-                if family is None:
-                    family = families[name] = (kind, metric.description or metric.name, [])
-                elif family[0] is not kind:
-                    _logger.warning("tradetel: metric %s has two kinds; the second is not exposed", name)
-                    continue
-                lines = family[2]
-                if kind is Kind.HISTOGRAM:
-                    bounds: Any = None
-                    tails: tuple[str, ...] = ()
-                    for point in metric.data.data_points:
-                        assert isinstance(point, HistogramDataPoint)
-                        if point.explicit_bounds is not bounds:  # the SDK shares one tuple per instrument
-                            bounds = point.explicit_bounds
-                            tails = _bucket_tails(bounds)
-                        _histogram_lines(name, point, lines, tails)
-                else:
-                    for point in metric.data.data_points:
-                        assert isinstance(point, NumberDataPoint)
-                        lines.append(_sample(name, _labels(point.attributes), point.value))
-    out: list[str] = list(_target_info(data)) if target_info else []
-    for name, (kind, description, lines) in families.items():
-        out.append(f"# HELP {name} {_escape_help(description)}\n# TYPE {name} {_PROM_TYPE[kind]}\n")
-        out.extend(lines)
-    return "".join(out).encode("utf-8")
-
-
-_TAILS: dict[tuple[float, ...], tuple[str, ...]] = {}
-
-
-def _bucket_tails(bounds: Sequence[float]) -> tuple[str, ...]:
-    """``le="<bound>"} `` for each bound, rendered once per set of boundaries instead of once per line."""
-    key = tuple(bounds)
-    tails = _TAILS.get(key)
-    if tails is None:
-        if len(_TAILS) >= 1024:
-            _TAILS.clear()
-        tails = _TAILS[key] = tuple(f'le="{_number(float(bound))}"}} ' for bound in key)
-    return tails
-
-
-def _histogram_lines(name: str, point: HistogramDataPoint, lines: list[str], tails: tuple[str, ...]) -> None:
-    labels = _labels(point.attributes)
-    head = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
-    # One string per series: the bucket lines share the head, the bound texts are precomputed.
-    cumulative = accumulate(point.bucket_counts)
-    buckets = [f"{head}{tail}{count}\n" for tail, count in zip(tails, cumulative, strict=False)]
-    buckets.append(f'{head}le="+Inf"}} {point.count}\n')
-    buckets.append(_sample(name + "_sum", labels, point.sum))
-    buckets.append(_sample(name + "_count", labels, point.count))
-    lines.append("".join(buckets))
-
-
 class PrometheusServer:
-    """A small threaded HTTP(S) server answering ``GET <path>`` with the exposition.
+    """A small HTTP(S) server answering ``GET <path>`` with the exposition, on a fixed budget.
 
-    It binds at construction, so a taken port fails :func:`tradetel.configure`
-    with a :class:`~tradetel.errors.ConfigurationError` naming host, port and
-    setting, and serves from a daemon thread until :meth:`close`.
+    It binds at construction, so a taken port fails :func:`tradetel.configure` with a
+    :class:`~tradetel.errors.ConfigurationError` naming host, port and setting, and serves until
+    :meth:`close`. Stalled or slow clients cannot starve the bot: at most ``max_connections`` are open
+    (the oldest one still sending its request is closed when another arrives), ``workers`` threads
+    render, and a client has ``head_timeout`` seconds for its handshake and request head.
 
     Args:
         tls_cert, tls_key: PEM files; with both, the endpoint speaks only HTTPS (TLS 1.2 or later).
@@ -229,34 +101,47 @@ class PrometheusServer:
         tls_cert: str | None = None,
         tls_key: str | None = None,
         basic_auth: tuple[str, str] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        workers: int = WORKERS,
+        head_timeout: float = HEAD_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+        sources: Sequence[Source] = (),
     ) -> None:
         context = _tls_context(tls_cert, tls_key) if tls_cert or tls_key else None
         authorized = _basic_auth(*basic_auth) if basic_auth is not None else None
-        handler = _handler_class(collect, path, authorized)
-        try:
-            self._server = _Server((host, port), handler)
-        except OSError as exc:
-            accepted = "a free port (set OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port)"
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-                accepted = f"an address this machine can bind ({exc.strerror})"
-            raise ConfigurationError(
-                "OTEL_EXPORTER_PROMETHEUS_HOST/OTEL_EXPORTER_PROMETHEUS_PORT", f"{host}:{port}", accepted
-            ) from None
-        if context is not None:
-            # The handshake runs in the request's thread, on its first read: a client that never
-            # completes it holds one thread until the handler's timeout, never the accept loop.
-            self._server.socket = context.wrap_socket(
-                self._server.socket, server_side=True, do_handshake_on_connect=False
+        sock = _listen(host, port)
+        extra = tuple(sources)
+
+        def handle(method: str, request_path: str, query: str, headers: dict[str, str]) -> Response:
+            return respond(
+                collect, method, request_path, query, headers, expected_path=path, authorized=authorized, sources=extra
             )
+
+        self._server = BoundedServer(
+            sock,
+            handle,
+            tls=context,
+            max_connections=max_connections,
+            workers=workers,
+            head_timeout=head_timeout,
+            write_timeout=write_timeout,
+        )
+        self._address = sock.getsockname()
         self.tls = context is not None
-        self._server.daemon_threads = True
         self.path = path
-        self._thread = threading.Thread(target=self._server.serve_forever, name="tradetel-prometheus", daemon=True)
-        self._thread.start()
+        if context is None and authorized is None and not _loopback(self.host):
+            _logger.warning(
+                "tradetel: the Prometheus endpoint listens on %s without TLS or basic auth: anyone who can "
+                "reach it reads every metric. Set TRADETEL_PROMETHEUS_TLS_CERT/_KEY and "
+                "TRADETEL_PROMETHEUS_BASIC_AUTH_USERNAME/_PASSWORD, or bind 127.0.0.1",
+                self.host,
+            )
 
     @classmethod
-    def from_settings(cls, collect: Collect, settings: PrometheusSettings) -> PrometheusServer:
-        """The server :func:`tradetel.configure` starts for ``settings``."""
+    def from_settings(
+        cls, collect: Collect, settings: PrometheusSettings, sources: Sequence[Source] = ()
+    ) -> PrometheusServer:
+        """The server :func:`tradetel.configure` starts for ``settings``; ``sources`` add families after tradetel's."""
         password = settings.basic_auth_password
         username = settings.basic_auth_username
         return cls(
@@ -267,28 +152,32 @@ class PrometheusServer:
             tls_cert=settings.tls_cert,
             tls_key=settings.tls_key,
             basic_auth=(username, password.reveal()) if username and password else None,
+            sources=sources,
         )
 
     @property
     def host(self) -> str:
-        return str(self._server.server_address[0])
+        return str(self._address[0])
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._address[1])
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}{self.path}"
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open right now (at most ``max_connections``)."""
+        return self._server.open_connections
+
     def __repr__(self) -> str:
         return f"<PrometheusServer {self.url}>"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.close()
 
     def close_in_child(self) -> None:
         """After ``os.fork``, in the child: close this process's copy of the listening socket.
@@ -296,14 +185,31 @@ class PrometheusServer:
         The parent keeps serving. ``close()`` would wait forever here: the serving thread exists only
         in the parent.
         """
-        self._server.server_close()
+        self._server.close_in_child()
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that resets, times out or fails the TLS handshake is its own problem, not a
-        # traceback on the bot's stderr.
-        _logger.debug("tradetel: a /metrics request from %s failed", client_address, exc_info=True)
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        accepted = "a free port (set OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port)"
+        if exc.errno == errno.EADDRINUSE:
+            from ..otel_global import port_taken_hint
+
+            accepted += "; " + port_taken_hint(port)
+        elif exc.errno != errno.EACCES:
+            accepted = f"an address this machine can bind ({exc.strerror})"
+        raise ConfigurationError(
+            "OTEL_EXPORTER_PROMETHEUS_HOST/OTEL_EXPORTER_PROMETHEUS_PORT", f"{host}:{port}", accepted
+        ) from None
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _no_key_password() -> bytes:
@@ -347,69 +253,14 @@ def _basic_auth(username: str, password: str) -> Callable[[str | None], bool]:
     return authorized
 
 
-def _exposition(collect: Collect) -> tuple[int, str, bytes]:
-    """Status, content type and body of one scrape; a failing collection is a 500, logged, never raised."""
-    try:
-        return 200, CONTENT_TYPE, render(collect())
-    except Exception:
-        _logger.exception("tradetel: rendering the Prometheus exposition failed")
-        return 500, "text/plain; charset=utf-8", b"collection failed\n"
-
-
-def _method_allowed(method: str) -> bool:
-    return method in ("GET", "HEAD")
-
-
-_NOT_ALLOWED = (405, "text/plain; charset=utf-8", b"only GET and HEAD\n")
-_REASONS = {200: "OK", 405: "Method Not Allowed", 500: "Internal Server Error"}
-_UNAUTHORIZED = b"authentication required\n"
-
-
-def _handler_class(
-    collect: Collect, path: str, authorized: Callable[[str | None], bool] | None = None
-) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "tradetel"
-        timeout = 30  # seconds a client may take to send its request (and, over TLS, to shake hands)
-
-        def _answer(self, body_wanted: bool) -> None:
-            if authorized is not None and not authorized(self.headers.get("Authorization")):
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="tradetel", charset="UTF-8"')
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(_UNAUTHORIZED)))
-                self.end_headers()
-                if body_wanted:
-                    self.wfile.write(_UNAUTHORIZED)
-                return
-            if self.path.split("?", 1)[0] != path:
-                self.send_error(404, "not found; metrics are at " + path)
-                return
-            status, content_type, body = _exposition(collect)
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body_wanted:
-                self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            self._answer(True)
-
-        def do_HEAD(self) -> None:
-            self._answer(False)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-            pass
-
-    return Handler
-
-
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def wsgi_app(telemetry: Any) -> WsgiApp:
     """A WSGI app answering every GET with the exposition of ``telemetry``; mount it at ``/metrics``.
+
+    It negotiates like the built-in server (OpenMetrics, gzip, ``?name[]=``) and answers other methods
+    ``405``, with the same headers.
 
     Example (any WSGI framework; here a plain dispatcher)::
 
@@ -422,20 +273,37 @@ def wsgi_app(telemetry: Any) -> WsgiApp:
     """
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        status, content_type, body = _exposition(telemetry.collect) if _method_allowed(method) else _NOT_ALLOWED
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        start_response(f"{status} {_REASONS[status]}", headers)
-        return [b""] if method == "HEAD" else [body]
+        headers = {
+            name: environ[variable]
+            for name, variable in _WSGI_HEADERS.items()
+            if isinstance(environ.get(variable), str)
+        }
+        response = respond(
+            telemetry.collect,
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            headers,
+        )
+        start_response(response.status_line, list(response.headers))
+        return [response.body]
 
     return app
+
+
+_WSGI_HEADERS = {
+    "accept": "HTTP_ACCEPT",
+    "accept-encoding": "HTTP_ACCEPT_ENCODING",
+    "authorization": "HTTP_AUTHORIZATION",
+}
 
 
 def asgi_app(telemetry: Any) -> Callable[..., Any]:
     """An ASGI app answering every GET with the exposition of ``telemetry``; collection runs in a worker thread.
 
-    It is an object, not a function, so that frameworks which treat plain functions as request
-    handlers (Starlette's ``Route``) see an ASGI app.
+    It negotiates like the built-in server (OpenMetrics, gzip, ``?name[]=``). It is an object, not a
+    function, so that frameworks which treat plain functions as request handlers (Starlette's
+    ``Route``) see an ASGI app.
 
     Example (Starlette or FastAPI)::
 
@@ -458,14 +326,21 @@ class _AsgiExposition:
             return
         if scope["type"] != "http":
             return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", ()):
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         method = scope.get("method", "GET")
-        if _method_allowed(method):
-            status, content_type, body = await asyncio.to_thread(_exposition, self._telemetry.collect)
+        query = scope.get("query_string", b"").decode("latin-1")
+        path = scope.get("path", "")
+        collect = self._telemetry.collect
+        if method in ("GET", "HEAD"):  # the collection may take a while: off the event loop
+            response = await asyncio.to_thread(respond, collect, method, path, query, headers)
         else:
-            status, content_type, body = _NOT_ALLOWED
-        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+            response = respond(collect, method, path, query, headers)
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+        await send({"type": "http.response.start", "status": response.status, "headers": encoded})
+        await send({"type": "http.response.body", "body": response.body})
 
 
 async def _lifespan(receive: Callable[..., Any], send: Callable[..., Any]) -> None:
