@@ -206,9 +206,9 @@ class FakeExchange:
 
 
 def test_ccxt_orders_and_exchange_calls(cap: Capture) -> None:
-    """create_order records the order instruments and the exchange call; failures count a rejection and an error."""
+    """Per call (orders=False): create_order records the order instruments and the exchange call; failures count."""
     exchange = FakeExchange()
-    instrument_ccxt(exchange, telemetry=cap.telemetry)
+    instrument_ccxt(exchange, telemetry=cap.telemetry, orders=False)
     order = exchange.create_order("BTC/USDT", "limit", "buy", 2.0, 100.0)
     assert order["status"] == "closed"
     with pytest.raises(InsufficientFunds):
@@ -353,7 +353,7 @@ BINANCE_FILL = {
 
 
 def test_real_ccxt_exchange_offline(cap: Capture) -> None:
-    """A real ccxt.binance instance parses its own responses into unified orders that tradetel records by value."""
+    """A real ccxt.binance instance parses its own responses into unified orders that tradetel records per call."""
     import ccxt
 
     exchange = ccxt.binance({"apiKey": "key", "secret": "secret"})
@@ -373,7 +373,7 @@ def test_real_ccxt_exchange_offline(cap: Capture) -> None:
         raise AssertionError(f"unexpected request {method} {url}")
 
     exchange.fetch = offline_fetch
-    handle = instrument_ccxt(exchange, telemetry=cap.telemetry)
+    handle = instrument_ccxt(exchange, telemetry=cap.telemetry, orders=False)
     order = exchange.create_order("BTC/USDT", "limit", "buy", 2, 100)
     assert (order["status"], order["average"]) == ("closed", 100.1)
     with pytest.raises(ccxt.InsufficientFunds):

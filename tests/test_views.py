@@ -45,7 +45,7 @@ def test_one_view_per_instrument_with_keys_buckets_and_limit() -> None:
     views = {view._instrument_name: view for view in build_views(catalog, default_limit=700)}
     assert len(views) == len(catalog)
     filled = views["trading.orders.filled"]
-    assert filled._attribute_keys == {"exchange", "symbol", "side", "order_type"}
+    assert filled._attribute_keys == {"exchange", "symbol", "side", "order_type", "intent"}
     assert filled._aggregation_cardinality_limit == 50
     latency = views["trading.orders.latency"]
     assert latency._aggregation_cardinality_limit == 700

@@ -44,14 +44,27 @@ ORDER_LATENCY_BUCKETS: tuple[float, ...] = (
 """Submit to ack/fill/cancel: 1 ms to 5 min (resting limit orders fill late)."""
 
 CYCLE_BUCKETS: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0, 60.0, 120.0, 300.0,
 )  # fmt: skip
-"""A whole strategy cycle: 10 ms to 5 min."""
+"""A whole strategy cycle: 100 µs (tight event loops) to 5 min."""
 
 STAGE_BUCKETS: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
-"""One stage of a cycle: 1 ms to 60 s."""
+"""One stage of a cycle: 10 µs (a signal computed in-process) to 60 s."""
+
+HOLDING_TIME_BUCKETS: tuple[float, ...] = (
+    1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0,
+    7 * 86400.0, 30 * 86400.0,
+)  # fmt: skip
+"""Time a trade was held, entry to exit: 1 s (scalping) to 30 days."""
+
+TIME_IN_BOOK_BUCKETS: tuple[float, ...] = (
+    0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 7 * 86400.0,
+)  # fmt: skip
+"""Time an order rested at the venue, acknowledgement to final state: 1 ms to 7 days."""
 
 MARKET_DATA_LAG_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -148,10 +161,79 @@ REJECTION = Attribute("reason", REJECTION_REASON, "Rejection reason folded to a 
 ORDER_STAGE = Attribute(
     "stage",
     OneOf(
-        ("ack", "fill", "cancel"),
-        aliases={"acknowledged": "ack", "submit": "ack", "filled": "fill", "cancelled": "cancel", "canceled": "cancel"},
+        ("submit", "ack", "fill", "final", "cancel"),
+        aliases={
+            "decision": "submit",
+            "acknowledged": "ack",
+            "first_fill": "fill",
+            "filled": "fill",
+            "done": "final",
+            "closed": "final",
+            "cancelled": "cancel",
+            "canceled": "cancel",
+        },
     ),
-    "Which latency: submit to ack, submit to fill, or cancel request to cancel confirmation.",
+    "Which latency: decision to submit, submit to ack, submit to first fill, submit to final state, "
+    "or cancel request to cancel confirmation.",
+)
+LATENCY_CLOCK = Attribute(
+    "clock",
+    OneOf(("local", "exchange")),
+    "Which clock measured it: local (monotonic, at receipt) or exchange (the venue's own timestamps).",
+)
+INTENT = Attribute(
+    "intent",
+    OneOf(
+        ("entry", "exit", "reduce"),
+        aliases={
+            "open": "entry",
+            "enter": "entry",
+            "close": "exit",
+            "take_profit": "exit",
+            "stop_loss": "exit",
+            "reduce_only": "reduce",
+            "scale_out": "reduce",
+            "partial_exit": "reduce",
+        },
+    ),
+    "Why the order was sent: entry (opens or adds), exit (closes) or reduce (partly closes).",
+)
+SLIPPAGE_REFERENCE = Attribute(
+    "reference",
+    OneOf(("decision", "limit"), aliases={"arrival": "decision", "expected": "decision", "price": "limit"}),
+    "Price the fill is compared with: decision (price when the order was decided) or limit (the order's limit).",
+)
+FINAL_STATE = Attribute(
+    "state",
+    OneOf(
+        ("filled", "cancelled", "expired", "rejected"),
+        aliases={"closed": "filled", "canceled": "cancelled"},
+    ),
+    "How the order ended: filled, cancelled, expired or rejected.",
+)
+EXIT_REASON = Attribute(
+    "exit_reason",
+    OneOf(
+        ("stop", "target", "signal", "trailing", "liquidation", "manual", "end_of_data"),
+        aliases={
+            "stop_loss": "stop",
+            "sl": "stop",
+            "take_profit": "target",
+            "tp": "target",
+            "trailing_stop": "trailing",
+            "liquidated": "liquidation",
+            "margin_call": "liquidation",
+            "user": "manual",
+            "end_of_backtest": "end_of_data",
+            "eod": "end_of_data",
+        },
+    ),
+    "Why the trade was closed: stop, target, signal, trailing, liquidation, manual or end_of_data.",
+)
+EVICTION_REASON = Attribute(
+    "reason",
+    OneOf(("capacity", "age")),
+    "Why the tracker let go of an open order: capacity (too many open) or age (no final state in time).",
 )
 OUTCOME = Attribute(
     "outcome",
@@ -379,7 +461,7 @@ ATTRIBUTE_KEY = Attribute("key", Free(max_length=128), "Attribute key concerned.
 EXPORTER = Attribute("exporter", Free(max_length=128), "Exporter or reader name, e.g. prometheus, otlp, dogstatsd.")
 EXPORT_ERROR = Attribute("reason", Free(max_length=128), "Why the export failed, e.g. the exception type.")
 
-_ORDER = (EXCHANGE, SYMBOL, SIDE, ORDER_TYPE)
+_ORDER = (EXCHANGE, SYMBOL, SIDE, ORDER_TYPE, INTENT)
 
 DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
     # orders: lifecycle counts, queues, latency, execution quality
@@ -398,7 +480,21 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
         "Orders that received a partial fill, counted once per order.",
         _ORDER,
     ),
+    InstrumentSpec(
+        "orders.acknowledged",
+        Kind.COUNTER,
+        "{order}",
+        "Orders the venue acknowledged (accepted into its book or executed), counted once per order.",
+        _ORDER,
+    ),
     InstrumentSpec("orders.cancelled", Kind.COUNTER, "{order}", "Orders cancelled before being fully filled.", _ORDER),
+    InstrumentSpec(
+        "orders.expired",
+        Kind.COUNTER,
+        "{order}",
+        "Orders that ended unfilled or partly filled because their time in force ran out.",
+        _ORDER,
+    ),
     InstrumentSpec(
         "orders.rejected",
         Kind.COUNTER,
@@ -434,8 +530,9 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
         "orders.latency",
         Kind.HISTOGRAM,
         "s",
-        "Time from order submission to acknowledgement or fill, or from cancel request to confirmation.",
-        (EXCHANGE, SYMBOL, ORDER_TYPE, ORDER_STAGE),
+        "Order stage latency: decision to submit, submit to ack, first fill or final state, cancel request "
+        "to confirmation.",
+        (EXCHANGE, SYMBOL, ORDER_TYPE, ORDER_STAGE, LATENCY_CLOCK),
         buckets=ORDER_LATENCY_BUCKETS,
     ),
     InstrumentSpec(
@@ -443,7 +540,7 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
         Kind.HISTOGRAM,
         "[bp]",
         "Signed difference between fill price and expected price in basis points, positive when worse.",
-        (EXCHANGE, SYMBOL, SIDE),
+        (EXCHANGE, SYMBOL, SIDE, INTENT, SLIPPAGE_REFERENCE),
         buckets=SLIPPAGE_BUCKETS,
     ),
     InstrumentSpec(
@@ -459,8 +556,23 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
         Kind.HISTOGRAM,
         "1",
         "Filled share of each order's quantity when it reaches a final state, from 0 to 1.",
-        (EXCHANGE, SYMBOL),
+        (EXCHANGE, SYMBOL, ORDER_TYPE, FINAL_STATE),
         buckets=RATIO_BUCKETS,
+    ),
+    InstrumentSpec(
+        "orders.fees",
+        Kind.UP_DOWN_COUNTER,
+        "{quote}",
+        "Trading fees paid on fills in quote currency; negative for maker rebates.",
+        (EXCHANGE, SYMBOL, SIDE, INTENT),
+    ),
+    InstrumentSpec(
+        "orders.time_in_book",
+        Kind.HISTOGRAM,
+        "s",
+        "Time each order rested at the venue, from acknowledgement to its final state.",
+        (EXCHANGE, SYMBOL, ORDER_TYPE, FINAL_STATE, LATENCY_CLOCK),
+        buckets=TIME_IN_BOOK_BUCKETS,
     ),
     # trades: round trips from entry to exit
     InstrumentSpec("trades.opened", Kind.COUNTER, "{trade}", "Trades (positions) opened.", (SYMBOL, STRATEGY, SIDE)),
@@ -468,15 +580,15 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
         "trades.closed",
         Kind.COUNTER,
         "{trade}",
-        "Trades closed, by outcome win, loss or breakeven.",
-        (SYMBOL, STRATEGY, OUTCOME, SIDE),
+        "Trades closed, by outcome win, loss or breakeven, and exit reason.",
+        (SYMBOL, STRATEGY, OUTCOME, SIDE, EXIT_REASON),
     ),
     InstrumentSpec(
         "trades.r_multiple",
         Kind.HISTOGRAM,
         "1",
         "Result of each closed trade in multiples of its initial risk (R).",
-        (SYMBOL, STRATEGY),
+        (SYMBOL, STRATEGY, SIDE),
         buckets=R_MULTIPLE_BUCKETS,
     ),
     InstrumentSpec(
@@ -484,7 +596,15 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
         Kind.UP_DOWN_COUNTER,
         "{quote}",
         "Realised profit and loss of closed trades in quote currency, net of fees; may be negative.",
-        (SYMBOL, STRATEGY),
+        (SYMBOL, STRATEGY, SIDE),
+    ),
+    InstrumentSpec(
+        "trades.holding_time",
+        Kind.HISTOGRAM,
+        "s",
+        "Time each closed trade was held, from entry to exit.",
+        (SYMBOL, STRATEGY, SIDE, EXIT_REASON),
+        buckets=HOLDING_TIME_BUCKETS,
     ),
     # positions: what is held now
     InstrumentSpec("positions.open", Kind.GAUGE, "{position}", "Open positions, excluding dust.", (SYMBOL,)),
@@ -644,14 +764,18 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
     ),
     # strategy: the decision loop
     InstrumentSpec(
-        "strategy.cycles", Kind.COUNTER, "{cycle}", "Strategy cycles run, by how they ended.", (STRATEGY, CYCLE_STATUS)
+        "strategy.cycles",
+        Kind.COUNTER,
+        "{cycle}",
+        "Strategy cycles run, by how they ended.",
+        (STRATEGY, CYCLE_STATUS, SYMBOL),
     ),
     InstrumentSpec(
         "strategy.cycle.duration",
         Kind.HISTOGRAM,
         "s",
         "Duration of a whole strategy cycle.",
-        (STRATEGY,),
+        (STRATEGY, SYMBOL),
         buckets=CYCLE_BUCKETS,
     ),
     InstrumentSpec(
@@ -883,6 +1007,14 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
         "{measurement}",
         "Measurements recorded into an instrument's overflow series because its series limit was reached.",
         (INSTRUMENT,),
+        self_metric=True,
+    ),
+    InstrumentSpec(
+        "orders.evicted",
+        Kind.COUNTER,
+        "{order}",
+        "Open orders the order tracker let go of without a final state, by reason capacity or age.",
+        (EVICTION_REASON,),
         self_metric=True,
     ),
     InstrumentSpec(

@@ -47,6 +47,7 @@ class DemoBot:
         self.rng = random.Random(seed)
         self.error_rate = error_rate
         self.state = _State()
+        self.book = _RestingOrders(telemetry, self.rng)
 
     def tick(self, now: float) -> None:
         """One loop iteration: market data, then (sometimes) a strategy cycle."""
@@ -56,6 +57,7 @@ class DemoBot:
             tel.market_data.updates.add(1, symbol=symbol, source="binance-ws")
             tel.market_data.lag.record(rng.lognormvariate(math.log(0.004), 0.6), source="binance-ws")
             tel.market_data.spread.record(abs(rng.gauss(1.5, 0.8)), symbol=symbol)
+        self.book.tick(now, state.prices)
         if rng.random() < 0.5:
             self.cycle(now)
 
@@ -86,8 +88,11 @@ class DemoBot:
         tel, rng, state = self.tel, self.rng, self.state
         side = rng.choice(("buy", "sell"))
         order_type = rng.choice(("market", "market", "limit"))
-        labels = {"exchange": EXCHANGE, "symbol": symbol, "side": side, "order_type": order_type}
         state.orders += 1
+        if order_type == "limit":  # resting limit orders are followed by the order tracker
+            self.book.place(symbol, side, strategy, state.prices[symbol], now)
+            return
+        labels = {"exchange": EXCHANGE, "symbol": symbol, "side": side, "order_type": order_type}
         tel.orders.submitted.add(1, **labels)
         tel.orders.pending.add(1, exchange=EXCHANGE, symbol=symbol)
         request_time = rng.lognormvariate(math.log(0.045), 0.5)
@@ -179,6 +184,69 @@ class DemoBot:
             f"[{elapsed:6.1f}s] orders={state.orders} fills={state.fills} rejects={state.rejects} "
             f"trades={state.trades} equity={state.equity:,.0f} breaker={breaker} trips={state.trips}"
         )
+
+
+class _RestingOrders:
+    """Limit orders resting on a simulated book, reported to the order tracker as ccxt order updates.
+
+    Each is acknowledged, then on later ticks fills in parts, and ends filled, cancelled (a cancel
+    request first) or expired (its good-till time passes), with some updates delivered twice.
+    """
+
+    def __init__(self, telemetry: Telemetry, rng: random.Random) -> None:
+        self.tracker = telemetry.order_tracker
+        self.rng = rng
+        self.count = 0
+        self.open: dict[str, tuple[dict[str, object], float, float]] = {}  # order, expiry, cancel time
+
+    def place(self, symbol: str, side: str, strategy: str, price: float, now: float) -> None:
+        rng = self.rng
+        self.count += 1
+        client_id = f"demo-{self.count}"
+        limit = round(price * (0.9995 if side == "buy" else 1.0005), 2)
+        amount = round(rng.uniform(0.2, 2.0) * 1000.0 / price, 6)
+        self.tracker.open(client_id, exchange=EXCHANGE, symbol=symbol, side=side, amount=amount, price=limit,
+                          decision_price=price, strategy=strategy, intent=rng.choice(("entry", "entry", "exit")),
+                          time_in_force="GTD")  # fmt: skip
+        order: dict[str, object] = {"id": f"X{self.count}", "clientOrderId": client_id, "symbol": symbol,
+                                    "side": side, "type": "limit", "amount": amount, "price": limit,
+                                    "status": "open", "filled": 0.0, "cost": 0.0, "timestamp": _venue_ms()}  # fmt: skip
+        self.tracker.update(order, exchange=EXCHANGE)
+        cancel_at = now + rng.uniform(1.0, 6.0) if rng.random() < 0.1 else math.inf
+        self.open[client_id] = (order, now + rng.uniform(3.0, 10.0), cancel_at)
+
+    def tick(self, now: float, prices: dict[str, float]) -> None:
+        rng = self.rng
+        for client_id, (order, expiry, cancel_at) in list(self.open.items()):
+            amount, filled, cost = float(order["amount"]), float(order["filled"]), float(order["cost"])  # type: ignore[arg-type]
+            update = dict(order)
+            if now >= cancel_at or now >= expiry:
+                if now >= cancel_at:
+                    self.tracker.cancel_requested(client_id)
+                update["status"] = "canceled" if now >= cancel_at else "expired"
+                del self.open[client_id]
+            elif rng.random() < 0.05:
+                quantity = min(amount - filled, round(amount * rng.uniform(0.2, 0.7), 6))
+                price = float(order["price"]) * (1 + rng.gauss(0, 0.0001))  # type: ignore[arg-type]
+                filled, cost = filled + quantity, cost + quantity * price
+                fee = {"cost": cost * 0.001}  # in quote currency
+                update.update(filled=filled, cost=cost, average=cost / filled, lastTradeTimestamp=_venue_ms(), fee=fee)
+                if filled >= amount:
+                    update["status"] = "closed"
+                    del self.open[client_id]
+                else:
+                    self.open[client_id] = (update, expiry, cancel_at)
+            else:
+                continue
+            update["lastUpdateTimestamp"] = _venue_ms()
+            self.tracker.update(update, exchange=EXCHANGE)
+            if rng.random() < 0.2:
+                self.tracker.update(update, exchange=EXCHANGE)  # websocket and polling both report it
+
+
+def _venue_ms() -> int:
+    """The simulated venue's clock: wall time in milliseconds, as exchanges stamp their updates."""
+    return int(time.time() * 1000)
 
 
 def run(

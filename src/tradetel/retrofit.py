@@ -25,9 +25,10 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
+from ._lifecycle import OrderTracker
 from .decorators import ValueSource, exchange_call, order_cancel, order_placement
 from .errors import ConfigurationError
-from .telemetry import Telemetry
+from .telemetry import Telemetry, get_default
 
 __all__ = ["Instrumented", "instrument_ccxt", "instrument_methods"]
 
@@ -214,16 +215,20 @@ def instrument_ccxt(
     telemetry: Telemetry | None = None,
     fetch: bool | Iterable[str] = True,
     reference_price: ValueSource | None = "price",
+    orders: bool | OrderTracker = True,
     **attributes: object,
 ) -> Instrumented:
     """Instrument a ccxt exchange instance: orders, cancels and every ``fetch_*`` call.
 
-    - ``create_order`` (when the exchange has it): :class:`~tradetel.decorators.order_placement` (submitted,
-      filled/partial/rejected from the returned unified order, latency,
-      notional, slippage against ``reference_price``) inside an
-      :class:`~tradetel.decorators.exchange_call` (requests, duration,
-      errors, error streak) with ``endpoint="create_order"``;
-    - ``cancel_order`` (when the exchange has it): :class:`~tradetel.decorators.order_cancel` and ``exchange_call``;
+    - orders (default ``orders=True``): ``create_order``, ``cancel_order``, ``edit_order``, the order
+      and trade fetches and ``ccxt.pro``'s ``watch_orders``/``watch_my_trades`` feed the telemetry's
+      order tracker, which records every transition of every order once (``docs/orders.md``);
+      with ``orders=False``, ``create_order`` is an :class:`~tradetel.decorators.order_placement`
+      (submitted, filled/partial/rejected from the returned unified order, latency, notional,
+      slippage against ``reference_price``) and ``cancel_order`` an
+      :class:`~tradetel.decorators.order_cancel`;
+    - ``create_order`` and ``cancel_order`` are also an :class:`~tradetel.decorators.exchange_call`
+      (requests, duration, errors, error streak) with ``endpoint`` the method's name;
     - ``fetch_*`` (all, or the names given in ``fetch``): ``exchange_call``.
 
     The ``exchange`` attribute is ``exchange.id``. ccxt methods call one
@@ -239,6 +244,10 @@ def instrument_ccxt(
         fetch: ``True`` for every ``fetch_*`` method, ``False`` for none, or the names to wrap.
         reference_price: slippage reference for ``create_order``; default its
             ``price`` argument (limit orders), see ``order_placement``.
+        orders: ``True`` (default) to feed the telemetry's order tracker (``tel.order_tracker``) from
+            order calls, fetches and ``watch_*`` streams (see ``docs/orders.md``); an
+            :class:`~tradetel.orders.OrderTracker` to feed that one; ``False`` to record each
+            ``create_order``/``cancel_order`` call on its own, without following orders.
         **attributes: static attributes for every measurement, e.g. ``exchange="binance-sub1"`` instead
             of ``exchange.id``.
 
@@ -249,12 +258,18 @@ def instrument_ccxt(
     common: dict[str, Any] = {"exchange": exchange_id, **attributes}
     order_keys = {k: v for k, v in common.items() if k != "endpoint"}
     plan: dict[str, list[Decorator]] = {}
-    if callable(getattr(exchange, "create_order", None)):
+    feeds = _order_feeds(exchange, orders, telemetry, str(exchange_id), reference_price)
+    if feeds:
+        if "create_order" in feeds:
+            plan["create_order"] = [exchange_call(telemetry=telemetry, endpoint="create_order", **common)]
+        if "cancel_order" in feeds:
+            plan["cancel_order"] = [exchange_call(telemetry=telemetry, endpoint="cancel_order", **common)]
+    elif callable(getattr(exchange, "create_order", None)):
         plan["create_order"] = [
             exchange_call(telemetry=telemetry, endpoint="create_order", **common),
             order_placement(telemetry=telemetry, reference_price=reference_price, **order_keys),
         ]
-    if callable(getattr(exchange, "cancel_order", None)):
+    if not feeds and callable(getattr(exchange, "cancel_order", None)):
         plan["cancel_order"] = [
             exchange_call(telemetry=telemetry, endpoint="cancel_order", **common),
             order_cancel(telemetry=telemetry, **order_keys),
@@ -267,6 +282,8 @@ def instrument_ccxt(
         names = list(fetch)
     for name in names:
         plan[name] = [exchange_call(telemetry=telemetry, endpoint=name, **common)]
+    for name in feeds:
+        plan.setdefault(name, [])
     key = id(exchange)
     for name in list(plan):
         _check_method(exchange, name)
@@ -274,6 +291,8 @@ def instrument_ccxt(
     instrumented = Instrumented(exchange)
     for name, chain in plan.items():
         original = getattr(exchange, name)
+        if name in feeds:
+            original = feeds[name](original)  # nested calls feed the tracker too; only timing is outermost
         wrapped: Callable[..., Any] = original
         for decorate in chain:
             wrapped = decorate(wrapped)
@@ -282,6 +301,29 @@ def instrument_ccxt(
         for alias in aliases.get(name, ()):
             instrumented._replace(alias, installed)
     return instrumented
+
+
+def _order_feeds(
+    exchange: object,
+    orders: bool | OrderTracker,
+    telemetry: Telemetry | None,
+    name: str,
+    reference_price: ValueSource | None,
+) -> dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """The tracker feeds for ``instrument_ccxt(orders=...)``; empty when orders are not followed."""
+    if orders is False:
+        return {}
+    from ._ccxt_orders import feeds
+
+    if isinstance(orders, OrderTracker):
+        tracker = orders
+        return feeds(exchange, lambda: tracker, name, reference_price)
+
+    def tracker_of() -> OrderTracker | None:
+        target = telemetry if telemetry is not None else get_default()
+        return target.order_tracker if target is not None else None
+
+    return feeds(exchange, tracker_of, name, reference_price)
 
 
 def _aliases(cls: type, names: Iterable[str]) -> dict[str, list[str]]:

@@ -25,7 +25,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
@@ -34,6 +34,9 @@ from opentelemetry.sdk.resources import Resource
 
 from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
+
+if TYPE_CHECKING:
+    from ._lifecycle import OrderTracker
 from ._pipeline import PushExporter, PushLoop, SharedReader
 from ._sdk import SeriesStore, enable_provider, renew_lock, reset_after_fork, view_instrument_match
 from ._version import __version__
@@ -130,6 +133,7 @@ class Telemetry:
             register_runtime_metrics(self.meter, self._health)
         self._closed = False
         self._close_lock = threading.Lock()
+        self._order_tracker: OrderTracker | None = None
         self._servers: list[Any] = []
         handle_sigterm = settings.handle_sigterm and not settings.disabled
         self._sigterm = _SigtermHandler.install() if handle_sigterm else None  # may raise: nothing started yet
@@ -201,6 +205,19 @@ class Telemetry:
     def __getitem__(self, name: str) -> Instrument:
         """The handle for a catalog name, relative (``orders.filled``) or full (``trading.orders.filled``)."""
         return self.instrument(name)
+
+    @property
+    def order_tracker(self) -> OrderTracker:
+        """The order lifecycle tracker recording into this pipeline, built at first use (see ``tradetel.orders``)."""
+        tracker = self._order_tracker
+        if tracker is None:
+            from ._lifecycle import OrderTracker
+
+            with self._close_lock:
+                tracker = self._order_tracker
+                if tracker is None:
+                    tracker = self._order_tracker = OrderTracker(self)
+        return tracker
 
     def instrument(self, name: str) -> Instrument:
         found = self._instruments.get(name)
@@ -318,6 +335,7 @@ class Telemetry:
             return
         self.resource = reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
         renew_lock(self._health, "_lock")
+        self._order_tracker = None  # the parent's open orders are the parent's to follow
         decorators = sys.modules.get("tradetel.decorators")
         if decorators is not None:
             renew_lock(decorators, "_STREAK_LOCK")  # exchange_call's error streaks, taken on every decorated call
