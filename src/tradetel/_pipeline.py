@@ -260,6 +260,11 @@ class PushLoop:
             if bind is not None:
                 bind(reader)
 
+    @property
+    def pushes(self) -> bool:
+        """Whether there is any push exporter (something to flush at exit)."""
+        return bool(self._exporters)
+
     def start(self, owner: object = None) -> None:
         """Start the export thread; it keeps ``owner`` (the Telemetry) alive until the loop stops.
 
