@@ -23,7 +23,7 @@ disables instruments.
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import linecache
 import time
 from bisect import bisect_left
@@ -116,19 +116,18 @@ def write_source(aggregation_class: type, indent: str) -> str:
     return "".join(indent + line + "\n" for line in source.splitlines())
 
 
-_COMPILED = itertools.count(1)
-
-
 def compile_function(
     source: str, factory: str, filename: str, names: dict[str, Any] | None = None
 ) -> Callable[..., Any]:
     """Compile ``source``, which defines the function ``factory``, with :data:`WRITE_GLOBALS` and ``names``.
 
-    The source is registered with :mod:`linecache` under a unique ``<...>`` name,
-    so tracebacks through generated code show its lines.
+    The source is registered with :mod:`linecache` under a ``<...>`` name made from
+    its digest, so tracebacks through generated code show its lines, and the same
+    source compiled again (each ``configure()``) reuses the entry instead of adding one.
     """
     namespace: dict[str, Any] = {**WRITE_GLOBALS, **(names or {})}
-    filename = f"{filename[:-1]}-{next(_COMPILED)}>" if filename.endswith(">") else filename
+    if filename.endswith(">"):
+        filename = f"{filename[:-1]}-{hashlib.blake2b(source.encode(), digest_size=8).hexdigest()}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     # The source is built from the fixed snippets above and catalog keys checked to be identifiers.
     exec(compile(source, filename, "exec"), namespace)
