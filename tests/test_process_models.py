@@ -25,7 +25,7 @@ import pytest
 FILL = {"exchange": "binance", "side": "buy"}
 N = 1234
 POOL_TASKS = 8000
-POOL_RUNS = {"fork": 8, "forkserver": 2, "spawn": 2}
+POOL_RUNS = {"fork": 8, "fork-handle-sigterm": 4, "forkserver": 2, "spawn": 2}
 
 
 # --- the receiver ---------------------------------------------------------------------------------
@@ -161,10 +161,13 @@ def pool_bot(endpoint: str, method: str) -> None:
     global _pool_tel
     import tradetel
 
-    context = multiprocessing.get_context(method)
-    if method == "fork":
-        _pool_tel = tradetel.configure(exporters="otlp", env=_env(endpoint))  # inherited by the workers
+    context = multiprocessing.get_context(method.split("-")[0])
+    if method.startswith("fork-"):  # the parent opted in: the workers inherit its handler
+        _pool_tel = tradetel.configure(exporters="otlp", handle_sigterm=True, env=_env(endpoint))
         options: dict[str, Any] = {}
+    elif method == "fork":
+        _pool_tel = tradetel.configure(exporters="otlp", env=_env(endpoint))  # inherited by the workers
+        options = {}
     else:
         options = {"initializer": _configure_in_worker, "initargs": (endpoint,)}
     for run in range(POOL_RUNS[method]):
@@ -204,12 +207,13 @@ def test_sigterm_flushes_and_exits_143(shape: str, receiver: Receiver) -> None:
     assert receiver.total("trading.orders.filled", symbol="SIGTERM") == N, errors
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+@pytest.mark.parametrize("method", list(POOL_RUNS))
 def test_pool_as_context_manager_delivers_every_measurement(method: str, receiver: Receiver) -> None:
     """``with Pool() as pool: pool.map(...)`` (whose exit SIGTERMs the workers) delivers all of every run's fills.
 
-    With fork, the workers inherit the parent's Telemetry; with forkserver and spawn, a Pool initializer
-    configures one in each worker. Every run's total at the receiver is exactly POOL_TASKS.
+    With fork, the workers inherit the parent's Telemetry (and, with ``fork-handle-sigterm``, its SIGTERM
+    handler); with forkserver and spawn, a Pool initializer configures one in each worker. Every run's total
+    at the receiver is exactly POOL_TASKS.
     """
     result = subprocess.run(
         [sys.executable, __file__, "pool", receiver.endpoint, method], capture_output=True, text=True, timeout=240
@@ -219,8 +223,34 @@ def test_pool_as_context_manager_delivers_every_measurement(method: str, receive
         assert receiver.total("trading.orders.filled", symbol=f"RUN{run}") == POOL_TASKS, (run, result.stderr)
 
 
+def fork_masks() -> None:
+    """Fork from a configured process (SIGTERM is blocked around the fork); print both processes' signal masks."""
+    import tradetel
+
+    tel = tradetel.configure(exporters="none", handle_sigterm=True)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, repr(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print(os.read(read, 1000).decode(), repr(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))))
+    tel.shutdown()
+
+
+def test_fork_leaves_sigterm_unblocked_in_parent_and_child() -> None:
+    """SIGTERM, blocked only while a fork resets the child, is deliverable again in both processes afterwards."""
+    result = subprocess.run(
+        [sys.executable, __file__, "masks", "-", "-"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "[]"]
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "sigterm":
+    if sys.argv[1] == "masks":
+        fork_masks()
+    elif sys.argv[1] == "sigterm":
         sigterm_bot(sys.argv[2], sys.argv[3])
     else:
         pool_bot(sys.argv[2], sys.argv[3])

@@ -149,7 +149,7 @@ class SigtermHandler:
         pass
 
     def _after_fork_in_child(self) -> None:
-        """A child forked while the parent flushed has not received SIGTERM itself; its watcher thread is gone."""
+        """A child forked while the parent flushed has not received SIGTERM itself; the watcher thread is gone."""
         self._once = threading.Lock()
         if self._wakeup is not None:
             try:
@@ -159,6 +159,8 @@ class SigtermHandler:
             for fd in self._wakeup:  # no watcher thread here to close the read end
                 os.close(fd)
             self._wakeup = None
+            if self.telemetries:
+                self.watch()  # the child's own pipe and watcher (pool workers block on a lock for good)
 
 
 def _main_thread() -> bool:
