@@ -223,33 +223,43 @@ def test_pool_as_context_manager_delivers_every_measurement(method: str, receive
         assert receiver.total("trading.orders.filled", symbol=f"RUN{run}") == POOL_TASKS, (run, result.stderr)
 
 
-def fork_masks() -> None:
-    """Fork from a configured process (SIGTERM is blocked around the fork); print both processes' signal masks."""
+def fork_state() -> None:
+    """Fork from a configured process; print both signal masks and the child's instance ids (its own, exported)."""
     import tradetel
 
     tel = tradetel.configure(exporters="none", handle_sigterm=True)
+    parent_id = tel.resource.attributes["service.instance.id"]
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.write(write, repr(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))).encode())
+        tel.orders.filled.add(1, symbol="CHILD", **FILL)
+        exported = tel.collect().resource_metrics[0].resource.attributes["service.instance.id"]
+        mask = repr(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+        os.write(write, f"{mask} {tel.resource.attributes['service.instance.id']} {exported}".encode())
         os._exit(0)
     os.waitpid(pid, 0)
-    print(os.read(read, 1000).decode(), repr(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))))
+    print(os.read(read, 1000).decode(), repr(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))), parent_id)
     tel.shutdown()
 
 
-def test_fork_leaves_sigterm_unblocked_in_parent_and_child() -> None:
-    """SIGTERM, blocked only while a fork resets the child, is deliverable again in both processes afterwards."""
+def test_fork_unblocks_sigterm_and_exports_under_the_childs_own_instance() -> None:
+    """After a fork, SIGTERM is deliverable in both processes; the child exports under the new id it reports.
+
+    SIGTERM is blocked only while the child resets its state. The SDK's own fork hook, which runs after
+    tradetel's, does not replace the child's ``service.instance.id``.
+    """
     result = subprocess.run(
-        [sys.executable, __file__, "masks", "-", "-"], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, __file__, "fork", "-", "-"], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[]", "[]"]
+    child_mask, child_id, exported_id, parent_mask, parent_id = result.stdout.split()
+    assert child_mask == parent_mask == "[]"
+    assert child_id == exported_id != parent_id
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "masks":
-        fork_masks()
+    if sys.argv[1] == "fork":
+        fork_state()
     elif sys.argv[1] == "sigterm":
         sigterm_bot(sys.argv[2], sys.argv[3])
     else:

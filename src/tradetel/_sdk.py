@@ -49,9 +49,11 @@ from opentelemetry.sdk.resources import Resource
 
 __all__ = [
     "WRITE_GLOBALS",
+    "ForkAwareMeterProvider",
     "Measurement",
     "SeriesStore",
     "compile_function",
+    "provider_resource",
     "renew_lock",
     "reset_after_fork",
     "view_instrument_match",
@@ -273,6 +275,27 @@ def _fresh_aggregation(match: _ViewInstrumentMatch, attributes: Any, start: int)
     return factory._create_aggregation(match._instrument, attributes, view._exemplar_reservoir_factory, start)
 
 
+class ForkAwareMeterProvider(MeterProvider):
+    """The SDK's MeterProvider, keeping the ``service.instance.id`` :func:`reset_after_fork` gave a child.
+
+    The SDK registers a fork hook per provider that re-runs the process-dependent resource
+    detectors in the child; it may run after tradetel's and would replace the child's instance id.
+    """
+
+    instance_id: str | None = None
+
+    def _handle_fork(self) -> None:
+        super()._handle_fork()
+        if self.instance_id is not None:
+            self._update_resource(Resource({"service.instance.id": self.instance_id}))
+
+
+def provider_resource(provider: MeterProvider) -> Resource:
+    """The resource ``provider`` puts on every collection, as it is now (it changes after a fork)."""
+    resource: Resource = provider._sdk_config.resource
+    return resource
+
+
 def reset_after_fork(provider: MeterProvider, instance_id: str) -> Resource:
     """In a forked child: fresh SDK locks, every series back to empty, and a new ``service.instance.id``.
 
@@ -299,5 +322,7 @@ def reset_after_fork(provider: MeterProvider, instance_id: str) -> Resource:
                         aggregation.__class__ = _inherited_class(type(fresh))
     config = provider._sdk_config
     config.resource = config.resource.merge(Resource({"service.instance.id": instance_id}))
+    if isinstance(provider, ForkAwareMeterProvider):
+        provider.instance_id = instance_id
     resource: Resource = config.resource
     return resource

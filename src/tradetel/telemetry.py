@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
@@ -36,7 +35,14 @@ from . import _fork, _sigterm
 from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 from ._pipeline import PushExporter, PushLoop, SharedReader
-from ._sdk import SeriesStore, renew_lock, reset_after_fork, view_instrument_match
+from ._sdk import (
+    ForkAwareMeterProvider,
+    SeriesStore,
+    provider_resource,
+    renew_lock,
+    reset_after_fork,
+    view_instrument_match,
+)
 from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
 from .config import Settings, load_settings
@@ -97,7 +103,7 @@ class Telemetry:
         self.catalog = apply_overrides(base, settings.instruments)
         self._health = Health(settings.strict)
         self._reader = SharedReader()
-        self.meter_provider = _MeterProvider(
+        self.meter_provider = ForkAwareMeterProvider(
             metric_readers=[self._reader],
             resource=_resource(settings),
             views=build_views(self.catalog, settings.cardinality_limit),
@@ -319,12 +325,11 @@ class Telemetry:
         exported twice or overwritten at the collector.
         """
         renew_lock(self, "_close_lock")
+        self._shut_down = threading.Event()
         if self._closed:
             self._shut_down.set()  # a shutdown running in another thread of the parent is not the child's
             return
-        instance_id = _child_instance_id(self.settings.instance_id)
-        reset_after_fork(self.meter_provider, instance_id)
-        self.meter_provider.instance_id = instance_id
+        reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
         renew_lock(self._health, "_lock")
         for normalizer in self._normalizers.values():
             renew_lock(normalizer, "_lock")
@@ -343,8 +348,7 @@ class Telemetry:
     @property
     def resource(self) -> Resource:
         """The resource every export carries (``service.name``, ``service.instance.id``...)."""
-        resource: Resource = self.meter_provider._sdk_config.resource
-        return resource
+        return provider_resource(self.meter_provider)
 
     def __enter__(self) -> Telemetry:
         return self
@@ -360,21 +364,6 @@ class Telemetry:
             f"<Telemetry service={self.settings.service_name!r} namespace={self.catalog.namespace!r} "
             f"instruments={len(self._instruments)} exporters={exporters} closed={self._closed}>"
         )
-
-
-class _MeterProvider(MeterProvider):
-    """The SDK's MeterProvider, keeping the ``service.instance.id`` tradetel gives a forked child.
-
-    The SDK runs a fork hook of its own that re-runs the process-dependent resource detectors in the
-    child; it may run after tradetel's and would replace the child's instance id.
-    """
-
-    instance_id: str | None = None
-
-    def _handle_fork(self) -> None:
-        super()._handle_fork()
-        if self.instance_id is not None:
-            self._update_resource(Resource({"service.instance.id": self.instance_id}))
 
 
 def _weak_atexit(telemetry: Telemetry) -> Any:
