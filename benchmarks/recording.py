@@ -27,7 +27,15 @@ _POS = f'"{EXCHANGE}", "{SYMBOL}", "{SIDE}"'
 _DICT = f'{{"exchange": "{EXCHANGE}", "symbol": "{SYMBOL}", "side": "{SIDE}"}}'
 _TAGS = f'["exchange:{EXCHANGE}", "symbol:{SYMBOL}", "side:{SIDE}"]'
 
-TARGETS = {"scalar_attrs": 1.0, "scalar_bound": 0.4, "histogram_attrs": 2.0, "histogram_bound": 1.0, "decorated": 2.5}
+TARGETS = {
+    "scalar_attrs": 1.0,
+    "scalar_bound": 0.4,
+    "histogram_attrs": 2.0,
+    "histogram_bound": 1.0,
+    "decorated": 2.5,
+    "overflow": 4.0,
+}
+OVERFLOW_LIMIT = 8  # series of bench.overflow before every new attribute set lands in its overflow series
 
 
 def has_dogstatsd_exporter() -> bool:
@@ -85,6 +93,16 @@ def bench_catalog() -> list[Any]:
         buckets = slippage.buckets if kind is Kind.HISTOGRAM else None
         specs.append(InstrumentSpec(f"bench.{name}", kind, "1", f"Benchmark {name}.", attributes, buckets=buckets))
         specs.append(InstrumentSpec(f"bench.{name}_bare", kind, "1", f"Benchmark {name}, no attributes.", (), buckets))
+    specs.append(
+        InstrumentSpec(
+            "bench.overflow",
+            Kind.COUNTER,
+            "1",
+            "Benchmark counter past its series limit.",
+            attributes,
+            cardinality_limit=OVERFLOW_LIMIT,
+        )
+    )
     return specs
 
 
@@ -197,6 +215,10 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
         "histogram": ("record", "1.5"),
     }
     kind_labels = {"counter": "counter", "up_down": "up-down counter", "gauge": "gauge", "histogram": "histogram"}
+    overflowing = tel.instrument("bench.overflow")
+    for index in range(OVERFLOW_LIMIT):  # fill the limit: every new symbol now goes to the overflow series
+        overflowing.add(1, exchange=EXCHANGE, symbol=f"FILL-{index}", side=SIDE)
+    ns["tt_overflow"] = overflowing
     for name, (method, value) in methods.items():
         handle = tel.instrument(f"bench.{name}")
         ns[f"tt_{name}"] = handle
@@ -219,6 +241,15 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
             f"tt_{name}_bound.{method}({value})",
             TARGETS["scalar_bound" if scalar else "histogram_bound"],
         )
+        if name == "counter":
+            add(
+                "tradetel.counter.overflow",
+                group,
+                ".add(v, exchange=, symbol=, side=) into the overflow series",
+                f'tt_overflow.add(1, exchange="{EXCHANGE}", symbol="LATE-USD", side="{SIDE}")',
+                TARGETS["overflow"],
+                note="series limit reached: normalised, looked up and counted in cardinality.overflow on every call",
+            )
     add(
         "tradetel.catalog_call_site",
         "tradetel call site",

@@ -35,7 +35,7 @@ from tradetel import (
     InvalidValueError,
     MeasurementError,
 )
-from tradetel.decorators import counted, timed
+from tradetel.decorators import counted, exchange_call, order_placement, timed, trade_close
 from tradetel.testing import Capture, capture
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -65,6 +65,16 @@ class Unprintable:
         return "Unprintable()"
 
 
+class LazyPrice(float):
+    """A number computed on demand whose conversion raises (its price feed is down)."""
+
+    def __float__(self) -> float:
+        raise RuntimeError("price feed disconnected")
+
+    def __repr__(self) -> str:
+        return "LazyPrice()"
+
+
 class Unhashable:
     """An attribute value whose ``__hash__`` raises something other than TypeError."""
 
@@ -89,6 +99,18 @@ class Level(enum.IntEnum):
 def bot(symbol: str) -> str:
     """The decorated function of the decorator rows."""
     return symbol
+
+
+class RequestTimeout(Exception):  # noqa: N818 - named like ccxt's exception
+    """An exception whose message cannot be rendered (``__str__`` raises)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no message")
+
+
+def failing_bot(symbol: str) -> str:
+    """A decorated function that raises an exception whose message cannot be rendered."""
+    raise RequestTimeout
 
 
 # --- outcomes -----------------------------------------------------------------------------------------
@@ -175,7 +197,38 @@ class ExtractorDropped:
         return "`InvalidValueError` at the call"
 
 
-Outcome = Recorded | Dropped | KeyDropped | Raises | RunsUnrecorded | ExtractorDropped
+@dataclass(frozen=True)
+class CountedByType:
+    """The call's exception cannot be rendered: still counted, categorised from its class name; re-raised."""
+
+    instrument: str
+    key: str
+    label: str
+
+    def default(self) -> str:
+        return (
+            f"counted in `{self.instrument}` with `{self.key}={self.label}` from the class name; "
+            "the exception is re-raised unchanged"
+        )
+
+    def strict(self) -> str:
+        return "the same"
+
+
+@dataclass(frozen=True)
+class ResultDropped:
+    """A result the default reader cannot read: nothing partial is recorded; dropped and counted; strict raises."""
+
+    reason: str
+
+    def default(self) -> str:
+        return f"nothing read from the result is recorded; counted as `reason={self.reason}`, logged once"
+
+    def strict(self) -> str:
+        return "`InvalidValueError` after the call returned"
+
+
+Outcome = Recorded | Dropped | KeyDropped | Raises | RunsUnrecorded | ExtractorDropped | CountedByType | ResultDropped
 
 
 @dataclass(frozen=True)
@@ -234,6 +287,12 @@ MATRIX: tuple[Row, ...] = (
     Row(VALUES, "Decimal and Fraction", ('Decimal("1.5")', "Fraction(3, 2)"), AS_FLOAT),
     Row(VALUES, "numpy scalars", ("numpy.float64(1.5)", "numpy.float32(1.5)", "numpy.int64(2)"), AS_FLOAT),
     Row(VALUES, "int and float subclasses", ("Level.HIGH",), AS_FLOAT),
+    Row(
+        VALUES,
+        "a number whose conversion raises (a lazy price type)",
+        ("LazyPrice(1.5)",),
+        Dropped("conversion_error", InvalidValueError),
+    ),
     # attribute values
     Row(ATTRIBUTES, "int", ("5",), Recorded("5")),
     Row(ATTRIBUTES, "float", ("1.5",), Recorded("1.5")),
@@ -353,6 +412,24 @@ MATRIX: tuple[Row, ...] = (
         ('timed("orders.latency", telemetry=tel, from_args={"symbol": lambda args: 1 / 0})(bot)("BTC-USD")',),
         ExtractorDropped(),
     ),
+    Row(
+        DECORATORS,
+        "an exception whose `__str__` raises",
+        ('exchange_call(telemetry=tel, exchange="binance")(failing_bot)("BTC-USD")',),
+        CountedByType("exchange.errors", "error_type", "timeout"),
+    ),
+    Row(
+        DECORATORS,
+        "a returned trade the default reader cannot read (text, wrong types, nothing to classify)",
+        ('trade_close(telemetry=tel)(bot)("BTC-USD")',),
+        ResultDropped("unreadable_trade"),
+    ),
+    Row(
+        DECORATORS,
+        "a returned order the default reader cannot read (text, wrong types, no status or fill)",
+        ('order_placement(telemetry=tel, exchange="binance")(bot)("BTC-USD")',),
+        ResultDropped("unreadable_order"),
+    ),
     # settings
     Row(
         SETTINGS,
@@ -437,7 +514,12 @@ def _namespace(tel: tradetel.Telemetry) -> dict[str, Any]:
         "Venue": Venue,
         "Unprintable": Unprintable,
         "Unhashable": Unhashable,
+        "LazyPrice": LazyPrice,
         "bot": bot,
+        "failing_bot": failing_bot,
+        "exchange_call": exchange_call,
+        "trade_close": trade_close,
+        "order_placement": order_placement,
         "tel": tel,
         "timed": timed,
         "counted": counted,
@@ -555,6 +637,23 @@ def _check_call_row(cap: Capture, row: Row, example: str, caplog: pytest.LogCapt
         else:
             run()
             assert cap.value("tradetel.attributes.dropped") == 1
+        return
+    if isinstance(outcome, CountedByType):
+        with pytest.raises(RequestTimeout):
+            run()
+        assert cap.value(outcome.instrument, **{outcome.key: outcome.label}) == 1
+        assert cap.dropped() == 0
+        return
+    if isinstance(outcome, ResultDropped):
+        if tel.strict:
+            with pytest.raises(InvalidValueError) as raised:
+                run()
+            assert raised.value.reason == outcome.reason
+        else:
+            run()
+            assert cap.dropped(outcome.reason) == 1
+        assert cap.value("trades.closed") == 0
+        assert cap.value("orders.filled") + cap.value("orders.rejected") == 0
         return
     tradetel.set_default(tel)
     try:

@@ -239,9 +239,10 @@ def _placement_ok(cap: Capture, returned: bool) -> None:
         count, slippage = _hist(cap, "orders.slippage", symbol="BTC/USDT", side="buy")
         assert count == 1
         assert slippage == pytest.approx(100.0)  # bought at 101 against 100: 100 bp worse
-    else:
+    else:  # an async generator returns no order: its outcome is dropped and counted
         assert cap.value("orders.filled") == 0
         assert cap.histogram("orders.notional").count == 0
+        assert cap.dropped("unreadable_order") == 1
     assert cap.value("orders.rejected") == 0
 
 
@@ -286,9 +287,10 @@ def _trade_ok(cap: Capture, returned: bool) -> None:
         assert cap.series("trades.closed") == [({"symbol": "BTC/USDT", "strategy": "breakout", "outcome": "win"}, 1)]
         assert _hist(cap, "trades.r_multiple", symbol="BTC/USDT", strategy="breakout") == (1, 2.0)
         assert cap.value("trades.realized_pnl", symbol="BTC/USDT") == 50.0
-    else:
-        assert cap.series("trades.closed") == [({"symbol": "BTC/USDT", "strategy": "breakout"}, 1)]
+    else:  # an async generator returns nothing: no trade to read, so nothing partial is recorded
+        assert cap.series("trades.closed") == []
         assert cap.histogram("trades.r_multiple").count == 0
+        assert cap.dropped("unreadable_trade") == 1
 
 
 def _trade_error(cap: Capture) -> None:

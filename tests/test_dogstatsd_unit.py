@@ -26,7 +26,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 import tradetel
 from tradetel._pipeline import ExportFailure
-from tradetel.config import DogStatsdSettings
+from tradetel.config import DogStatsdSettings, load_settings
 from tradetel.exporters.dogstatsd import (
     DogStatsdExporter,
     DogStatsdSerializer,
@@ -210,82 +210,6 @@ def test_unified_service_tags_come_from_settings_or_resource() -> None:
     assert {"env:live", "service:svc", "version:1.2.3"} <= set(from_settings)
 
 
-class _FakeClient:
-    """Stands in for datadog's DogStatsd: records what is buffered and flushed."""
-
-    def __init__(self, *, fail: bool = False, unreachable: bool = False) -> None:
-        self.buffer: list[str] = []
-        self.packets: list[str] = []
-        self.fail = fail
-        self.unreachable = unreachable
-        self.closed = False
-
-    def get_socket(self) -> None:
-        if self.unreachable:
-            raise FileNotFoundError(2, "No such file or directory")
-
-    def _send(self, line: str) -> bool:
-        self.buffer.append(line)
-        return True
-
-    def flush(self) -> bool:
-        if self.buffer:
-            self.packets.append("\n".join(self.buffer))
-            self.buffer = []
-        return not self.fail
-
-    def close_socket(self) -> None:
-        self.closed = True
-
-
-def _exporter(client: Any, **settings: Any) -> DogStatsdExporter:
-    return DogStatsdExporter(DogStatsdSettings(url="udp://127.0.0.1:8125", **settings), client=client)
-
-
-def test_lines_longer_than_a_datagram_are_dropped_and_reported() -> None:
-    """A line that cannot fit one datagram is dropped, the others are sent, and the loss is raised as a reason."""
-    client = _FakeClient()
-    with pytest.raises(ExportFailure) as failure:
-        _exporter(client, max_packet_size=512).export(_sum_data(1, 1, 2, {"note": "x" * 600}), 1.0)
-    assert failure.value.reasons == ("line_too_long",)
-    assert client.packets == ["trading.orders.filled:1|c|#side:buy,service:bot"]
-
-
-def test_datagrams_are_sized_in_bytes(cap: Capture) -> None:
-    """Lines with multi-byte characters are packed by their size in bytes: no datagram exceeds the packet size."""
-    for i in range(40):
-        cap.telemetry.orders.filled.add(1, exchange="binance", symbol=f"ÉTH-€{i}", side="buy")
-    client = _FakeClient()
-    _exporter(client, max_packet_size=512).export(cap.telemetry.collect(), 1.0)
-    assert len(client.packets) > 1
-    assert all(len(packet.encode("utf-8")) + 1 <= 512 for packet in client.packets)  # the client adds a newline
-    sent = [line for packet in client.packets for line in packet.split("\n")]
-    assert sorted(line.split("€")[1].split(",")[0] for line in sent if "€" in line) == sorted(map(str, range(40)))
-
-
-def test_unreachable_socket_keeps_deltas_for_the_next_export(cap: Capture) -> None:
-    """While the socket cannot be opened nothing is taken: the next successful export sends the whole delta."""
-    fills = cap.telemetry.orders.filled.bind(exchange="binance", symbol="BTC-USD", side="buy")
-    client = _FakeClient(unreachable=True)
-    exporter = _exporter(client)
-    fills.add(2)
-    with pytest.raises(ExportFailure) as failure:
-        exporter.export(cap.telemetry.collect(), 1.0)
-    assert failure.value.reasons == ("unreachable",)
-    fills.add(3)
-    client.unreachable = False
-    exporter.export(cap.telemetry.collect(), 1.0)
-    assert client.packets[0].startswith("trading.orders.filled:5|c")
-
-
-def test_send_failure_is_reported(cap: Capture) -> None:
-    """A flush the client reports as failed becomes a `send_failed` reason."""
-    cap.telemetry.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
-    with pytest.raises(ExportFailure) as failure:
-        _exporter(_FakeClient(fail=True)).export(cap.telemetry.collect(), 1.0)
-    assert failure.value.reasons == ("send_failed",)
-
-
 @pytest.fixture
 def udp_listener() -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -305,6 +229,62 @@ def _receive_all(sock: socket.socket) -> list[bytes]:
             return packets
 
 
+def _lines(packets: list[bytes]) -> list[str]:
+    return [line for packet in packets for line in packet.decode().split("\n") if line]
+
+
+def _exporter(listener: socket.socket, **settings: Any) -> DogStatsdExporter:
+    port = listener.getsockname()[1]
+    return DogStatsdExporter(DogStatsdSettings(url=f"udp://127.0.0.1:{port}", **settings))
+
+
+def test_lines_longer_than_a_datagram_are_dropped_and_reported(udp_listener: socket.socket) -> None:
+    """A line that cannot fit one datagram is dropped, the others are sent, and the loss is raised as a reason."""
+    exporter = _exporter(udp_listener, max_packet_size=512)
+    with pytest.raises(ExportFailure) as failure:
+        exporter.export(_sum_data(1, 1, 2, {"note": "x" * 600}), 1.0)
+    exporter.shutdown(1.0)
+    assert failure.value.reasons == ("line_too_long",)
+    assert _lines(_receive_all(udp_listener)) == ["trading.orders.filled:1|c|#side:buy,service:bot"]
+
+
+def test_datagrams_are_sized_in_bytes(cap: Capture, udp_listener: socket.socket) -> None:
+    """Lines with multi-byte characters are packed by their size in bytes: no datagram exceeds the packet size."""
+    for i in range(40):
+        cap.telemetry.orders.filled.add(1, exchange="binance", symbol=f"ÉTH-€{i}", side="buy")
+    exporter = _exporter(udp_listener, max_packet_size=512)
+    exporter.export(cap.telemetry.collect(), 1.0)
+    exporter.shutdown(1.0)
+    packets = _receive_all(udp_listener)
+    assert len(packets) > 1
+    assert all(len(packet) <= 512 for packet in packets)
+    sent = _lines(packets)
+    assert sorted(line.split("€")[1].split(",")[0] for line in sent if "€" in line) == sorted(map(str, range(40)))
+
+
+def test_unreachable_socket_keeps_deltas_for_the_next_export(cap: Capture) -> None:
+    """While the Unix socket does not exist nothing is taken: the first export that gets through sends it all."""
+    directory = tempfile.mkdtemp(prefix="tt-dsd-")
+    path = os.path.join(directory, "dsd.sock")
+    fills = cap.telemetry.orders.filled.bind(exchange="binance", symbol="BTC-USD", side="buy")
+    exporter = DogStatsdExporter(DogStatsdSettings(url=f"unixgram://{path}"))
+    try:
+        fills.add(2)
+        with pytest.raises(ExportFailure) as failure:
+            exporter.export(cap.telemetry.collect(), 1.0)
+        assert failure.value.reasons == ("unreachable",)
+        fills.add(3)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            receiver.bind(path)
+            exporter.export(cap.telemetry.collect(), 1.0)
+            received = _lines(_receive_all(receiver))
+    finally:
+        exporter.shutdown(1.0)
+        Path(path).unlink(missing_ok=True)
+        os.rmdir(directory)
+    assert [line.split("|#")[0] for line in received] == ["trading.orders.filled:5|c"]
+
+
 def test_udp_datagrams_stay_within_the_packet_size(udp_listener: socket.socket) -> None:
     """Over real UDP, many series arrive complete in datagrams no larger than max_packet_size."""
     port = udp_listener.getsockname()[1]
@@ -319,8 +299,10 @@ def test_udp_datagrams_stay_within_the_packet_size(udp_listener: socket.socket) 
     assert sorted(int(_parse(line)[1]) for line in lines) == list(range(1, 61))
 
 
-def test_client_does_not_read_datadog_environment(udp_listener: socket.socket, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DD_*/DATADOG_TAGS in the process environment do not leak in: only tradetel's settings decide tags."""
+def test_process_environment_is_not_read_when_env_is_given(
+    udp_listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``env=`` given, DD_*/DATADOG_TAGS of the process do not leak in: only tradetel's settings decide tags."""
     monkeypatch.setenv("DATADOG_TAGS", "team:leak")
     monkeypatch.setenv("DD_ENV", "leak")
     monkeypatch.setenv("DD_EXTERNAL_ENV", "it-leak")
@@ -375,3 +357,63 @@ def test_unreachable_socket_is_counted_on_the_prometheus_endpoint() -> None:
         tel.force_flush()
         text = render(tel.collect()).decode()
     assert 'tradetel_export_failures_total{exporter="dogstatsd",reason="unreachable"} 1' in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DD_TAGS", "team:quant|x"),
+        ("DATADOG_TAGS", "desk:#eu"),
+        ("DD_ENTITY_ID", "pod uid"),
+        ("DD_EXTERNAL_ENV", "it-false|c:forged"),
+        ("DD_ORIGIN_DETECTION_ENABLED", "maybe"),
+    ],
+)
+def test_datadog_variables_that_would_break_a_line_are_configuration_errors(variable: str, value: str) -> None:
+    """A DD_* value that could end a field or a line is refused at configuration, naming the variable."""
+    with pytest.raises(tradetel.ConfigurationError) as error:
+        load_settings(env={variable: value})
+    assert variable in str(error.value)
+
+
+def test_statsd_mode_sends_no_origin_fields(cap: Capture) -> None:
+    """The collector's statsd receiver rejects unknown fields: statsd mode never sends `|c:` or `|e:`."""
+    cap.telemetry.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
+    origin = {"container_id": "ci-abc", "external_env": "it-false,cn-bot", "entity_id": "pod"}
+    datadog = DogStatsdSerializer("datadog", **origin).lines(cap.telemetry.collect())
+    statsd = DogStatsdSerializer("statsd", **origin).lines(cap.telemetry.collect())
+    assert all(line.endswith("|c:ci-abc|e:it-false,cn-bot") for line in datadog)
+    assert all("|c:" not in line and "|e:" not in line for line in statsd)
+    assert all("dd.internal.entity_id:pod" in line for line in datadog + statsd)
+
+
+def test_tags_from_dd_tags_keep_unified_service_tags_single() -> None:
+    """DD_TAGS adds constant tags; its env: only counts when DD_ENV is not set, so a line has one env tag."""
+    settings = load_settings(env={"DD_TAGS": "team:quant, env:staging  desk:eu", "DD_ENV": "paper"})
+    assert settings.dogstatsd.tags == ("team:quant", "env:staging", "desk:eu")
+    serializer = DogStatsdSerializer(unified={"env": settings.dogstatsd.env}, tags=settings.dogstatsd.tags)
+    tags = _parse(serializer.lines(_sum_data(1))[0])[4]
+    assert tags == ["side:buy", "team:quant", "desk:eu", "env:paper", "service:bot"]
+    fallback = DogStatsdSerializer(tags=settings.dogstatsd.tags)
+    assert "env:staging" in _parse(fallback.lines(_sum_data(1))[0])[4]
+
+
+def test_dd_dogstatsd_socket_selects_a_unix_socket() -> None:
+    """DD_DOGSTATSD_SOCKET=/path means unix:///path, after DD_DOGSTATSD_URL and before DD_AGENT_HOST."""
+    socket_env = {"DD_DOGSTATSD_SOCKET": "/var/run/datadog/dsd.socket", "DD_AGENT_HOST": "10.0.0.1"}
+    assert load_settings(env=socket_env).dogstatsd.url == "unix:///var/run/datadog/dsd.socket"
+    url_env = {**socket_env, "DD_DOGSTATSD_URL": "udp://127.0.0.1:9125"}
+    assert load_settings(env=url_env).dogstatsd.url == "udp://127.0.0.1:9125"
+    with pytest.raises(tradetel.ConfigurationError) as error:
+        load_settings(env={"DD_DOGSTATSD_SOCKET": "dsd.socket"})
+    assert "DD_DOGSTATSD_SOCKET" in str(error.value) and "absolute path" in str(error.value)
+
+
+def test_dd_dogstatsd_socket_delivers(unix_datagram_socket: tuple[socket.socket, str]) -> None:
+    """A tradetel configured by DD_DOGSTATSD_SOCKET alone delivers to that Unix datagram socket."""
+    sock, path = unix_datagram_socket
+    with tradetel.configure(exporters="dogstatsd", env={"DD_DOGSTATSD_SOCKET": path}, export_interval=3600) as tel:
+        tel.orders.filled.add(6, exchange="binance", symbol="BTC-USD", side="buy")
+        tel.force_flush()
+        text = b"".join(_receive_all(sock)).decode()
+    assert text.startswith("trading.orders.filled:6|c|")

@@ -421,3 +421,54 @@ def test_real_ccxt_async_exchange_offline(cap: Capture) -> None:
     asyncio.run(main())
     assert cap.value("orders.filled", exchange="binance", symbol="BTC/USDT", side="buy") == 1
     assert cap.value("exchange.requests", endpoint="create_order", status="ok") == 1
+
+
+# --- one handle for several targets -------------------------------------------------------------------------
+
+
+class _Feed:
+    def fetch(self) -> str:
+        return "feed"
+
+
+class _Router:
+    def fetch(self) -> str:
+        return "router"
+
+
+def test_into_a_handle_of_another_class_wraps_that_class(cap: Capture) -> None:
+    """instrument_methods(B, into=handle_of_A) wraps B's method on B, leaves A's alone, and undo restores both."""
+    feed_fetch, router_fetch = _Feed.fetch, _Router.fetch
+    handle = instrument_methods(
+        _Feed, {"fetch": exchange_call(exchange="binance", endpoint="feed", telemetry=cap.telemetry)}
+    )
+    instrument_methods(
+        _Router, {"fetch": exchange_call(exchange="kraken", endpoint="router", telemetry=cap.telemetry)}, into=handle
+    )
+    try:
+        assert _Feed().fetch() == "feed"
+        assert _Router().fetch() == "router"
+        assert cap.value("exchange.requests", exchange="binance", endpoint="feed") == 1
+        assert cap.value("exchange.requests", exchange="kraken", endpoint="router") == 1
+        assert repr(handle) == "<Instrumented _Feed methods=['fetch'], _Router methods=['fetch']>"
+    finally:
+        handle.undo()
+    assert _Feed.fetch is feed_fetch
+    assert _Router.fetch is router_fetch
+    assert "fetch" not in vars(_Feed) or vars(_Feed)["fetch"] is feed_fetch
+
+
+def test_repr_names_the_instrumented_class_or_instance_type() -> None:
+    """The repr of a handle names the class it instrumented (not ``type``), or the type of the instance."""
+    with instrument_methods(_Feed, {"fetch": counted("orders.filled")}) as handle:
+        assert repr(handle) == "<Instrumented _Feed methods=['fetch']>"
+    feed = _Feed()
+    with instrument_methods(feed, {"fetch": counted("orders.filled")}) as handle:
+        assert repr(handle) == "<Instrumented _Feed methods=['fetch']>"
+
+
+def test_into_must_be_a_handle() -> None:
+    """into= of anything but an Instrumented is a configuration error naming the setting."""
+    with pytest.raises(ConfigurationError, match=r"instrument_methods\(into=\.\.\.\)"):
+        instrument_methods(_Feed, {"fetch": counted("orders.filled")}, into=object())  # type: ignore[arg-type]
+    assert "fetch" in vars(_Feed) and not hasattr(_Feed.fetch, "__tradetel__")

@@ -12,6 +12,7 @@ from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Attribute, Catalog, InstrumentSpec, Kind
 from .decorators import (
     SignalRejected,
+    after,
     count_exceptions,
     counted,
     exchange_call,
@@ -50,6 +51,7 @@ __all__ = [
     "Telemetry",
     "TradetelError",
     "__version__",
+    "after",
     "configure",
     "count_exceptions",
     "counted",

@@ -12,7 +12,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from numbers import Real
+from typing import Any, TypeVar
 
 from .errors import ConfigurationError
 from .labels import ERROR_TYPE
@@ -21,17 +22,21 @@ __all__ = [
     "ArgGetter",
     "OrderInfo",
     "TradeInfo",
+    "UnreadableError",
     "ccxt_order",
     "compile_arg",
     "error_text",
     "error_type",
     "field",
     "number",
+    "read_order",
+    "read_trade",
     "slippage_bp",
     "trade_result",
 ]
 
 _MISSING: Any = object()
+T = TypeVar("T")
 
 
 def field(value: object, path: tuple[str, ...]) -> Any:
@@ -45,17 +50,11 @@ def field(value: object, path: tuple[str, ...]) -> Any:
 
 def number(value: object) -> float | None:
     """``value`` as a finite float, or ``None`` (strings such as ``"0.5"`` are accepted; booleans are not)."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float | Decimal | str):
-        try:
-            result = float(value)
-        except (ValueError, ArithmeticError):
-            return None
-        return result if math.isfinite(result) else None
     try:
+        if value is None or isinstance(value, bool):
+            return None
         result = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, ArithmeticError):
+    except Exception:  # not a number, or a lazy one whose __float__ fails: unknown, like any unreadable field
         return None
     return result if math.isfinite(result) else None
 
@@ -174,33 +173,132 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+class UnreadableError(ValueError):
+    """A default reader could not read what the call returned; the message says what is missing or wrong."""
+
+
+_ORDER_TEXT = ("status", "side", "symbol", "type")
+_ORDER_NUMBERS = ("filled", "amount", "average", "price", "cost")
+
+
+def _getter(result: object) -> Callable[[str], Any]:
+    if isinstance(result, Mapping):
+        get: Callable[[str], Any] = result.get
+        return get
+
+    def attribute(key: str) -> Any:
+        return getattr(result, key, None)
+
+    return attribute
+
+
+def _read_field(get: Callable[[str], Any], key: str, problems: list[str]) -> Any:
+    try:
+        return get(key)
+    except Exception as error:  # a property or __getattr__ that raises, a mapping whose get() fails
+        problems.append(f"reading {key!r} raised {type(error).__name__}")
+        return None
+
+
+def _strict_text(key: str, value: object, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    problems.append(f"{key} is a {type(value).__name__}, not text")
+    return None
+
+
+def _strict_number(key: str, value: object, problems: list[str]) -> float | None:
+    if value is None:
+        return None
+    result = number(value)
+    if result is None:
+        problems.append(f"{key} is not a finite number ({type(value).__name__})")
+    return result
+
+
+def _never_raises(read: Callable[[object], T]) -> Callable[[object], T]:
+    """Turn any exception of a strict reader (a hostile ``__class__``, ``isinstance`` hooks) into UnreadableError."""
+
+    def reader(result: object) -> T:
+        try:
+            return read(result)
+        except UnreadableError:
+            raise
+        except Exception as error:
+            raise UnreadableError(f"reading a {type(result).__name__} raised {type(error).__name__}") from error
+
+    reader.__name__ = read.__name__
+    reader.__doc__ = read.__doc__
+    return reader
+
+
+@_never_raises
+def read_order(result: object) -> OrderInfo:
+    """Read a ccxt unified order structure, or raise :class:`UnreadableError` saying what is missing or wrong.
+
+    Every field present must have its type (text, or a finite number; numeric strings are accepted),
+    and at least one of ``status``, ``filled`` and ``amount`` must be known: an order that says none of
+    them cannot be classified as filled, partial or rejected.
+    """
+    if isinstance(result, OrderInfo):
+        return result
+    if result is None:
+        raise UnreadableError("the call returned None, not an order")
+    get = _getter(result)
+    problems: list[str] = []
+    raw = {key: _read_field(get, key, problems) for key in (*_ORDER_TEXT, *_ORDER_NUMBERS)}
+    texts = {key: _strict_text(key, raw[key], problems) for key in _ORDER_TEXT}
+    numbers = {key: _strict_number(key, raw[key], problems) for key in _ORDER_NUMBERS}
+    if problems:
+        raise UnreadableError("; ".join(problems))
+    order = OrderInfo(
+        status=texts["status"],
+        filled=numbers["filled"],
+        amount=numbers["amount"],
+        average=numbers["average"],
+        price=numbers["price"],
+        side=texts["side"],
+        symbol=texts["symbol"],
+        type=texts["type"],
+        cost=numbers["cost"],
+    )
+    if order.status is None and order.filled is None and order.amount is None:
+        raise UnreadableError(f"a {type(result).__name__} with no status, filled or amount")
+    return order
+
+
 def ccxt_order(result: object) -> OrderInfo | None:
     """Read a ccxt unified order structure (a dict, or any object with the same attribute names).
 
     Fields read: ``status``, ``filled``, ``amount``, ``average``, ``price``,
-    ``side``, ``symbol``, ``type`` and ``cost``.
+    ``side``, ``symbol``, ``type`` and ``cost``. Lenient: a field that is
+    missing or of the wrong type reads as ``None``. (The decorators' default
+    reader is stricter: see :func:`read_order`.)
     """
     if result is None:
         return None
     if isinstance(result, OrderInfo):
         return result
-    if isinstance(result, Mapping):
-        get: Callable[[str], Any] = result.get
-    else:
+    get = _getter(result)
 
-        def get(key: str) -> Any:
-            return getattr(result, key, None)
+    def read(key: str) -> Any:
+        try:
+            return get(key)
+        except Exception:
+            return None
 
     return OrderInfo(
-        status=_text(get("status")),
-        filled=number(get("filled")),
-        amount=number(get("amount")),
-        average=number(get("average")),
-        price=number(get("price")),
-        side=_text(get("side")),
-        symbol=_text(get("symbol")),
-        type=_text(get("type")),
-        cost=number(get("cost")),
+        status=_text(read("status")),
+        filled=number(read("filled")),
+        amount=number(read("amount")),
+        average=number(read("average")),
+        price=number(read("price")),
+        side=_text(read("side")),
+        symbol=_text(read("symbol")),
+        type=_text(read("type")),
+        cost=number(read("cost")),
     )
 
 
@@ -253,21 +351,49 @@ def trade_result(result: object) -> TradeInfo | None:
     """Read a closed trade: a bare number is its R-multiple; a mapping or object gives its fields.
 
     Fields read: ``r_multiple`` (or ``r``, ``rr``), ``pnl`` (or ``realized_pnl``,
-    ``realised_pnl``, ``profit``) and ``outcome``.
+    ``realised_pnl``, ``profit``) and ``outcome``. ``None`` when the trade
+    cannot be read (see :func:`read_trade` for what that means).
     """
-    if result is None:
+    try:
+        return read_trade(result)
+    except UnreadableError:
         return None
+
+
+@_never_raises
+def read_trade(result: object) -> TradeInfo:
+    """Read a closed trade like :func:`trade_result`, or raise :class:`UnreadableError` saying what is wrong.
+
+    The first field present of each group must be a finite number (``outcome``: text), and at least
+    one of R, PnL and outcome must be known.
+    """
     if isinstance(result, TradeInfo):
         return result
-    direct = number(result) if isinstance(result, int | float | Decimal) else None
-    if direct is not None:
+    if result is None:
+        raise UnreadableError("the call returned None, not a trade")
+    if isinstance(result, bool):
+        raise UnreadableError("the call returned a bool, not a trade")
+    if isinstance(result, Real | Decimal):  # numpy scalars and Fractions too
+        direct = number(result)
+        if direct is None:
+            raise UnreadableError(f"the call returned {type(result).__name__} that is not a finite number")
         return TradeInfo(r_multiple=direct)
-    r = next((v for v in (number(field(result, (f,))) for f in _R_FIELDS) if v is not None), None)
-    pnl = next((v for v in (number(field(result, (f,))) for f in _PNL_FIELDS) if v is not None), None)
-    outcome = _text(field(result, ("outcome",)))
-    if r is None and pnl is None and outcome is None:
-        return None
-    return TradeInfo(r_multiple=r, pnl=pnl, outcome=outcome)
+    get = _getter(result)
+    problems: list[str] = []
+    found: dict[str, float | None] = {}
+    for group, names in (("r_multiple", _R_FIELDS), ("pnl", _PNL_FIELDS)):
+        found[group] = None
+        for name in names:
+            value = _read_field(get, name, problems)
+            if value is not None:
+                found[group] = _strict_number(name, value, problems)
+                break
+    outcome = _strict_text("outcome", _read_field(get, "outcome", problems), problems)
+    if problems:
+        raise UnreadableError("; ".join(problems))
+    if found["r_multiple"] is None and found["pnl"] is None and outcome is None:
+        raise UnreadableError(f"a {type(result).__name__} with no r_multiple, pnl or outcome")
+    return TradeInfo(r_multiple=found["r_multiple"], pnl=found["pnl"], outcome=outcome)
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -276,9 +402,16 @@ _ERROR_TYPE = ERROR_TYPE.build()
 
 
 def error_text(exc: BaseException) -> str:
-    """The exception's class name and message, the text that reason and error-type policies categorise."""
-    message = str(exc)
+    """The exception's class name and message, the text that reason and error-type policies categorise.
+
+    Never raises: when the exception cannot be rendered (its ``__str__`` raises), the class name alone
+    is categorised, so the error is still counted.
+    """
     name = type(exc).__name__
+    try:
+        message = str(exc)
+    except Exception:
+        return name
     return f"{name}: {message}"[:256] if message else name
 
 

@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING
 from .errors import InvalidAttributeError, InvalidValueError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from opentelemetry.metrics import Counter, Histogram
+
+    from ._instruments import Instrument
 
 _logger = logging.getLogger("tradetel")
 
@@ -34,6 +38,7 @@ class Health:
         "_lock",
         "_logged",
         "_overflow",
+        "_overflow_series",
         "_saturated",
         "_unknown_keys",
         "strict",
@@ -44,7 +49,8 @@ class Health:
         self._dropped: Counter | None = None
         self._unknown_keys: Counter | None = None
         self._export_failures: Counter | None = None
-        self._overflow: Counter | None = None
+        self._overflow: Instrument | None = None
+        self._overflow_series: dict[str, Callable[[float], None]] = {}
         self._export_duration: Histogram | None = None
         self._logged: set[tuple[str, str]] = set()
         self._saturated = False
@@ -55,7 +61,7 @@ class Health:
         dropped: Counter,
         unknown_keys: Counter,
         export_failures: Counter,
-        overflow: Counter,
+        overflow: Instrument,
         export_duration: Histogram | None = None,
     ) -> None:
         self._dropped = dropped
@@ -70,15 +76,34 @@ class Health:
             self._export_duration.record(seconds, {"exporter": exporter})
 
     def overflow(self, instrument: str) -> None:
-        """A measurement landed in the instrument's overflow series: its series limit is reached."""
-        if self._overflow is not None:
-            self._overflow.add(1, {"instrument": instrument})
+        """A measurement landed in the instrument's overflow series: its series limit is reached.
+
+        Counted through a series of ``tradetel.cardinality.overflow`` bound once per instrument: a
+        plain aggregation update, so that a flood into the overflow series stays cheap per call.
+        """
+        add = self._overflow_series.get(instrument)
+        if add is None:
+            add = self._overflow_counter(instrument)
+        add(1)
         self.log_once(
             instrument,
             "cardinality_overflow",
             "tradetel: %s reached its series limit; new attribute sets go to the overflow series",
             instrument,
         )
+
+    def _overflow_counter(self, instrument: str) -> Callable[[float], None]:
+        overflow = self._overflow
+        if overflow is None:
+            return _ignore
+        with self._lock:
+            add = self._overflow_series.get(instrument)
+            if add is None:
+                # The self-metric reaching its own limit is logged, not counted in itself: a bound series
+                # of it would call back here on every add, and every count would be counted again.
+                add = _ignore if instrument == overflow.name else overflow.bind(instrument=instrument).add
+                self._overflow_series[instrument] = add
+        return add
 
     def log_once(self, subject: str, reason: str, message: str, *args: object, level: int = logging.WARNING) -> None:
         key = (subject, reason)
@@ -100,15 +125,27 @@ class Health:
             return
         _logger.log(level, message + " (logged once per %s and reason)", *args, subject)
 
-    def drop(self, instrument: str, reason: str, value: object) -> None:
-        """A measurement was rejected: count it, log once, raise in strict mode."""
+    def drop(self, instrument: str, reason: str, value: object, cause: BaseException | None = None) -> None:
+        """A measurement was rejected: count it, log once, raise in strict mode (chained from ``cause``)."""
         if self.strict:
-            raise InvalidValueError(instrument, reason, f"measurement {_short(value)} rejected")
+            raise InvalidValueError(instrument, reason, f"measurement {_short(value)} rejected") from cause
         if self._dropped is not None:
             self._dropped.add(1, {"instrument": instrument, "reason": reason})
         self.log_once(
             instrument, reason, "tradetel dropped a measurement of %s: %s (value %s)", instrument, reason, _short(value)
         )
+
+    def unreadable(self, subject: str, reason: str, detail: str) -> None:
+        """A decorator could not read what a call gave it: what depends on it is dropped (raised in strict mode).
+
+        ``subject`` names the decorator and the function (``trade_close(close_position)``); ``detail``
+        says what was missing or of the wrong type, without quoting values.
+        """
+        if self.strict:
+            raise InvalidValueError(subject, reason, detail)
+        if self._dropped is not None:
+            self._dropped.add(1, {"instrument": subject, "reason": reason})
+        self.log_once(subject, reason, "tradetel: %s recorded nothing of this call's result: %s", subject, detail)
 
     def unknown_key(self, instrument: str, key: str, allowed: tuple[str, ...]) -> None:
         """An attribute key outside the catalog entry: the attribute is dropped, the measurement kept."""
@@ -138,7 +175,7 @@ class Health:
         """
         detail = f"attribute {key!r}: its {_type_name(value)} value cannot be rendered as text ({_type_name(error)})"
         if self.strict:
-            raise InvalidAttributeError(instrument, "invalid_attribute", detail)
+            raise InvalidAttributeError(instrument, "invalid_attribute", detail) from error
         if count and self._dropped is not None:
             self._dropped.add(1, {"instrument": instrument, "reason": "invalid_attribute"})
         self.log_once(instrument, "invalid_attribute", "tradetel dropped a measurement of %s: %s", instrument, detail)
@@ -148,6 +185,10 @@ class Health:
         if self._export_failures is not None:
             self._export_failures.add(1, {"exporter": exporter, "reason": reason})
         self.log_once("exporter " + exporter, reason, "tradetel export to %s failed: %s", exporter, detail)
+
+
+def _ignore(amount: float) -> None:
+    """The overflow count before :meth:`Health.bind`: nothing to count into yet."""
 
 
 def _type_name(value: object) -> str:

@@ -75,37 +75,48 @@ def check_value(value: object, health: Health, name: str, *, non_negative: bool)
         if number in (_INF, -_INF):
             health.drop(name, "infinite", value)
             return None
-    elif isinstance(value, bool) or not isinstance(value, Real | Decimal):
-        health.drop(name, "wrong_type", value)
-        return None
     else:
-        # numpy scalars, Fraction, Decimal, int/float subclasses
-        if isinstance(value, Decimal) and value.is_nan():  # float() refuses a signalling NaN
-            health.drop(name, "nan", value)
-            return None
         try:
-            number = float(value)
-        except OverflowError:  # a Fraction or int subclass beyond float
-            health.drop(name, "too_large", value)
+            converted = _convert(value)
+        except Exception as error:  # a lazy price type whose __float__ fails, a hostile __class__ or is_nan
+            health.drop(name, "conversion_error", value, cause=error)
             return None
-        except (ArithmeticError, ValueError, TypeError):
-            health.drop(name, "wrong_type", value)
+        if isinstance(converted, str):
+            health.drop(name, converted, value)
             return None
-        if not math.isfinite(number):
-            if number != number:
-                reason = "nan"
-            elif isinstance(value, Decimal) and value.is_finite():
-                reason = "too_large"  # a finite Decimal beyond float converts to inf
-            else:
-                reason = "infinite"
-            health.drop(name, reason, value)
-            return None
+        number = converted
     if number > _MAX_ABS or number < -_MAX_ABS:
         health.drop(name, "too_large", value)
         return None
     if non_negative and number < 0:
         health.drop(name, "negative", value)
         return None
+    return number
+
+
+def _convert(value: object) -> float | str:
+    """A value other than an exact int or float as a finite float, or the reason it is dropped.
+
+    Exceptions from the value's own methods (``__float__``, ``__index__``, ``is_nan``...) propagate:
+    the caller drops the value as ``conversion_error``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real | Decimal):
+        return "wrong_type"
+    # numpy scalars, Fraction, Decimal, int/float subclasses
+    if isinstance(value, Decimal) and value.is_nan():  # float() refuses a signalling NaN
+        return "nan"
+    try:
+        number = float(value)
+    except OverflowError:  # a Fraction or int subclass beyond float
+        return "too_large"
+    except (ArithmeticError, ValueError, TypeError):
+        return "wrong_type"
+    if not math.isfinite(number):
+        if number != number:
+            return "nan"
+        if isinstance(value, Decimal) and value.is_finite():
+            return "too_large"  # a finite Decimal beyond float converts to inf
+        return "infinite"
     return number
 
 

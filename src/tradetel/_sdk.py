@@ -192,7 +192,10 @@ class SeriesStore:
         """The aggregation that ``attributes`` record into (the overflow series once the limit is reached).
 
         ``cache=False`` when the caller keeps the result itself (the handles' memo), so that a
-        series is not indexed twice.
+        series is not indexed twice. Attribute sets that land in the overflow series are cached
+        anyway (the handles never memoise them): an attribute set past the limit keeps coming back,
+        and hashing it the SDK's way on every call was most of the cost of an overflowing call.
+        The reader is cumulative, so an attribute set never gets a series of its own later.
         """
         key = tuple(attributes.items())
         found = self._cache.get(key)
@@ -201,9 +204,10 @@ class SeriesStore:
         match = self._match
         with match._lock:
             aggregation = match._get_or_create_aggregation(_hash_attributes(attributes), dict(attributes))
-            if match._attributes_aggregation.get(_OVERFLOW_KEY) is aggregation:
+            overflow = match._attributes_aggregation.get(_OVERFLOW_KEY) is aggregation
+            if overflow:
                 self.overflowed = True
-        if cache:
+        if cache or overflow:
             if len(self._cache) >= self._max_cache:
                 self._cache.clear()  # bounded under a flood of distinct attribute sets
             self._cache[key] = aggregation

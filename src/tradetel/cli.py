@@ -1,10 +1,10 @@
-"""The ``tradetel`` command: ``catalog``, ``demo``, ``--version``."""
+"""The ``tradetel`` command: ``catalog``, ``demo``, ``ops``, ``--version``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ._version import __version__
 from .errors import ConfigurationError
@@ -31,9 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--exporters", help="comma-separated: prometheus, otlp, dogstatsd, console (default prometheus)")
     demo.add_argument("--host", help="Prometheus endpoint host (default 127.0.0.1)")
     demo.add_argument("--port", type=int, help="Prometheus endpoint port (default 9464)")
-    demo.add_argument("--service-name", help="service.name (default tradetel-demo)")
+    demo.add_argument(
+        "--service-name", help="service.name (default OTEL_SERVICE_NAME, DD_SERVICE, the config file, tradetel-demo)"
+    )
     demo.add_argument("--seed", type=int, default=None, help="random seed for a reproducible run")
     demo.add_argument("--quiet", action="store_true", help="no live summary")
+
+    from .ops._cli import add_parser as add_ops
+
+    add_ops(commands)
     return parser
 
 
@@ -53,7 +59,8 @@ def _demo(args: argparse.Namespace) -> int:
     from . import _demo
     from .telemetry import configure
 
-    service = args.service_name or os.environ.get("OTEL_SERVICE_NAME") or "tradetel-demo"
+    # The demo's own name only when nothing names the service: OTEL_SERVICE_NAME, DD_SERVICE or the file.
+    service = args.service_name or (None if _service_named(os.environ) else "tradetel-demo")
     telemetry = configure(
         service_name=service,
         exporters=args.exporters,
@@ -73,12 +80,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_named(env: Mapping[str, str]) -> bool:
+    from .config import SETTINGS, read_config_file
+
+    (setting,) = (s for s in SETTINGS if s.path == "service_name")
+    if any(env.get(name, "").strip() for name in setting.env):
+        return True
+    file = env.get("TRADETEL_CONFIG_FILE")
+    return file is not None and file.strip() != "" and "service_name" in read_config_file(file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tradetel`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "ops":
+            from .ops._cli import run as run_ops
+
+            return run_ops(args)
         return _demo(args)
     except ConfigurationError as exc:
         print(f"tradetel: configuration error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -167,7 +168,7 @@ class OtlpSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DogStatsdSettings:
-    """The DogStatsD exporter: where to send, and the unified service tags."""
+    """The DogStatsD exporter: where to send, the unified service tags, constant tags and origin detection."""
 
     url: str = "udp://localhost:8125"
     env: str | None = None
@@ -175,6 +176,10 @@ class DogStatsdSettings:
     version: str | None = None
     mode: str = "datadog"
     max_packet_size: int = 1432
+    tags: tuple[str, ...] = ()
+    entity_id: str | None = None
+    origin_detection: bool = True
+    external_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -346,6 +351,53 @@ def _dogstatsd_url(raw: object) -> str:
         except ValueError:
             raise ValueError from None
         return f"udp://{parts.hostname}:{port or 8125}"
+    raise ValueError
+
+
+def _dogstatsd_tags(raw: object) -> tuple[str, ...]:
+    """``DD_TAGS``: tags separated by commas or white space; from a file or argument, also a list or a mapping."""
+    if isinstance(raw, Mapping):
+        items = [f"{key}:{value}" for key, value in raw.items()]
+    elif isinstance(raw, list | tuple):
+        items = [str(item) for item in raw]
+    elif isinstance(raw, str):
+        items = raw.replace(",", " ").split()
+    else:
+        raise ValueError
+    tags = tuple(item.strip() for item in items if item.strip())
+    if any(_FIELD_BREAKERS.search(tag) for tag in tags):
+        raise ValueError
+    return tags
+
+
+_FIELD_BREAKERS = re.compile(r"[|,#\s]")
+
+
+def _tag_value(raw: object) -> str:
+    """A value sent inside the tag list: nothing that could end the tag, the field or the line."""
+    value = _text(raw)
+    if _FIELD_BREAKERS.search(value):
+        raise ValueError
+    return value
+
+
+def _field(raw: object) -> str:
+    """A value sent as a DogStatsD field of its own (``|e:``): nothing that could end the field or the line."""
+    value = _text(raw)
+    if "|" in value or any(c.isspace() for c in value):
+        raise ValueError
+    return value
+
+
+def _detection(raw: object) -> bool:
+    """``DD_ORIGIN_DETECTION_ENABLED``: the ``datadog`` client's false words (``n`` included), or true ones."""
+    if isinstance(raw, bool):
+        return raw
+    value = _text(raw).lower()
+    if value in ("no", "false", "0", "n", "off"):
+        return False
+    if value in ("yes", "true", "1", "y", "on"):
+        return True
     raise ValueError
 
 
@@ -590,7 +642,8 @@ SETTINGS: tuple[Setting, ...] = (
         ("DD_DOGSTATSD_URL",),
         _dogstatsd_url,
         "udp://host:port, unix:///path/to/socket, unixgram:///path or unixstream:///path",
-        "Where DogStatsD datagrams go. Default from DD_AGENT_HOST/DD_DOGSTATSD_PORT, else udp://localhost:8125.",
+        "Where DogStatsD datagrams go. Default from DD_DOGSTATSD_SOCKET, else DD_AGENT_HOST/DD_DOGSTATSD_PORT, "
+        "else udp://localhost:8125.",
     ),
     Setting("dogstatsd.env", ("DD_ENV",), _optional_text, "a non-empty string", "`env:` tag on every metric."),
     Setting(
@@ -620,6 +673,34 @@ SETTINGS: tuple[Setting, ...] = (
         _packet_size,
         "an integer from 512 to 65507",
         "Largest UDP datagram. Default 1432.",
+    ),
+    Setting(
+        "dogstatsd.tags",
+        ("DD_TAGS", "DATADOG_TAGS"),
+        _dogstatsd_tags,
+        "tags such as team:quant,desk:eu (commas or spaces between tags; no |, # or spaces inside one)",
+        "Constant tags on every metric. `DATADOG_TAGS` is read when `DD_TAGS` is not set.",
+    ),
+    Setting(
+        "dogstatsd.entity_id",
+        ("DD_ENTITY_ID",),
+        _tag_value,
+        "an id without |, commas, # or spaces",
+        "Sent as the `dd.internal.entity_id` tag (the pod uid the DataDog Agent uses for origin detection).",
+    ),
+    Setting(
+        "dogstatsd.origin_detection",
+        ("DD_ORIGIN_DETECTION_ENABLED",),
+        _detection,
+        "true/false (also yes/no, 1/0, on/off, y/n)",
+        "Send the container id read from cgroups as the `|c:` field (`datadog` mode). Default true.",
+    ),
+    Setting(
+        "dogstatsd.external_env",
+        ("DD_EXTERNAL_ENV",),
+        _field,
+        "a value without | or spaces, such as it-false,cn-app,pu-<pod uid>",
+        "Sent as the `|e:` field (`datadog` mode); set by the DataDog admission controller.",
     ),
 )
 """Every setting, in documentation order."""
@@ -665,6 +746,10 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise ConfigurationError(f"{where}: instruments", value, "a table of instrument overrides")
             flat["instruments"] = value
+        elif key == "ops":  # objectives of the generated rules and dashboards, read by tradetel.ops
+            if not isinstance(value, dict):
+                raise ConfigurationError(f"{where}: ops", value, "a table of objectives (see docs/operate.md)")
+            flat["ops"] = value
         elif key in _SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigurationError(f"{where}: {key}", value, f"a table of {key} settings")
@@ -673,12 +758,17 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         else:
             flat[key] = value
     for key in flat:
-        if key != "instruments" and key not in _BY_PATH:
+        if key not in ("instruments", "ops") and key not in _BY_PATH:
             raise ConfigurationError(f"{where}: {key}", flat[key], "one of " + ", ".join(sorted(_BY_PATH)), secret=True)
     return flat
 
 
 def _dogstatsd_url_from_parts(env: Mapping[str, str]) -> str | None:
+    path = env.get("DD_DOGSTATSD_SOCKET", "").strip()
+    if path:
+        if not path.startswith("/"):
+            raise ConfigurationError("DD_DOGSTATSD_SOCKET", path, "an absolute path to a Unix socket")
+        return "unix://" + path
     host = env.get("DD_AGENT_HOST")
     port = env.get("DD_DOGSTATSD_PORT")
     if not host and not port:

@@ -57,7 +57,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import ContextVar
 from time import perf_counter
 from types import TracebackType
-from typing import Any, ClassVar, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, ParamSpec, TypeGuard, TypeVar, overload
 
 from . import _extractors as extract
 from ._fork import renew_after_fork
@@ -72,6 +72,7 @@ __all__ = [
     "OrderInfo",
     "SignalRejected",
     "TradeInfo",
+    "after",
     "ccxt_order",
     "count_exceptions",
     "counted",
@@ -92,12 +93,45 @@ P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
-ArgSource = str | Callable[[Mapping[str, Any]], object]
-"""A parameter name (dotted path allowed) or a callable receiving the call's bound arguments by name."""
+
+class after:  # noqa: N801 - reads as a function at the call site: pnl=after("trade.pl")
+    """Read a value from the call's arguments when the call ends, instead of when it starts.
+
+    ``source`` is a parameter name with an optional dotted path (``"trade.pl"``) or a callable
+    receiving the bound arguments by name. It reads the objects the call received: what the
+    function changed in them is seen, a parameter rebound inside the function is not. Accepted
+    wherever an argument is read: ``from_args`` values and value sources such as ``pnl=``.
+
+    Example::
+
+        @trade_close(strategy="grid", pnl=after("trade.pl"), from_args={"symbol": "trade.symbol"})
+        def close(trade: Trade) -> None:
+            trade.pl = exchange.close(trade)  # the PnL exists only once the call is over
+    """
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str | Callable[[Mapping[str, Any]], object]) -> None:
+        if not isinstance(source, str) and not callable(source):
+            raise ConfigurationError(
+                "after(...)", source, "a parameter name (dotted path allowed) or a callable of the bound arguments"
+            )
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"after({self.source!r})"
+
+
+ArgSource = str | Callable[[Mapping[str, Any]], object] | after
+"""A parameter name (dotted path allowed) or a callable receiving the call's bound arguments by name.
+
+Read when the call starts; wrapped in :class:`after`, when it ends.
+"""
 ResultSource = str | Callable[[Any], object]
 """A field path of the result (``"side"``, ``"info.fee"``) or a callable receiving the result."""
-ValueSource = str | float | Callable[[Any], object]
-"""A measured value: a parameter name (dotted path allowed), a constant, or a callable receiving the result."""
+ValueSource = str | float | Callable[[Any], object] | after
+"""A measured value: a parameter name (dotted path allowed), a constant, a callable receiving the result,
+or :class:`after` (an argument read when the call ends)."""
 
 OrderInfo = extract.OrderInfo
 TradeInfo = extract.TradeInfo
@@ -140,6 +174,7 @@ class Call:
     __slots__ = (
         "_plan",
         "_site",
+        "arguments",
         "attributes",
         "entered",
         "has_result",
@@ -160,6 +195,7 @@ class Call:
         self.reason: str | None = None
         self.status: str | None = None
         self.entered: dict[str, object] | None = None
+        self.arguments: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.start = 0.0
 
     def set(self, **attributes: object) -> None:
@@ -190,17 +226,36 @@ class Call:
         return f"<Call {self._site.name} attributes={self.attributes}>"
 
 
-class _Site:
-    """What one decoration compiled once: the function's name, argument readers and static attributes."""
+Getters = tuple[tuple[str, Callable[..., object]], ...]
 
-    __slots__ = ("_series", "arg_getters", "bound_needed", "name", "signature", "static", "value_getters")
+
+class _Site:
+    """What one decoration compiled once: the function's name, argument readers and static attributes.
+
+    ``arg_getters``/``value_getters`` read attributes and measured values when the call starts;
+    ``after_arg_getters``/``after_value_getters`` read them when it ends (:class:`after`).
+    """
+
+    __slots__ = (
+        "_series",
+        "after_arg_getters",
+        "after_value_getters",
+        "arg_getters",
+        "bound_needed",
+        "name",
+        "signature",
+        "static",
+        "value_getters",
+    )
 
     def __init__(self, name: str, static: dict[str, object], signature: inspect.Signature | None) -> None:
         self.name = name
         self.static = static
         self.signature = signature
-        self.arg_getters: tuple[tuple[str, Callable[..., object]], ...] = ()
-        self.value_getters: tuple[tuple[str, Callable[..., object]], ...] = ()
+        self.arg_getters: Getters = ()
+        self.value_getters: Getters = ()
+        self.after_arg_getters: Getters = ()
+        self.after_value_getters: Getters = ()
         self.bound_needed = False
         self._series: tuple[_Plan, dict[object, BoundSeries]] | None = None
 
@@ -215,8 +270,10 @@ class _Site:
             found = cache[1][key] = plan.handles[role].bind(**plan.attrs(role, self.static, **extra))
         return found
 
-    def read_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, object], dict[str, Any]]:
-        """Attributes and measured values taken from one call's arguments."""
+    def read_arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, ended: bool = False
+    ) -> tuple[dict[str, object], dict[str, Any]]:
+        """Attributes and measured values taken from one call's arguments, at its start or (``ended``) its end."""
         bound: Mapping[str, Any] | None = None
         if self.bound_needed and self.signature is not None:
             try:
@@ -225,16 +282,16 @@ class _Site:
                 bound = binding.arguments
             except TypeError:
                 bound = {}
-        attributes = dict(self.static)
-        for key, getter in self.arg_getters:
-            value = getter(args, kwargs) if isinstance(getter, extract.ArgGetter) else getter(bound or {})
-            if value is not None:
-                attributes[key] = value
+        attributes: dict[str, object] = {} if ended else dict(self.static)
         values: dict[str, Any] = {}
-        for key, getter in self.value_getters:
-            value = getter(args, kwargs) if isinstance(getter, extract.ArgGetter) else getter(bound or {})
-            if value is not None:
-                values[key] = value
+        arg_getters, value_getters = (
+            (self.after_arg_getters, self.after_value_getters) if ended else (self.arg_getters, self.value_getters)
+        )
+        for out, getters in ((attributes, arg_getters), (values, value_getters)):
+            for key, getter in getters:
+                value = getter(args, kwargs) if isinstance(getter, extract.ArgGetter) else getter(bound or {})
+                if value is not None:
+                    out[key] = value
         return attributes, values
 
 
@@ -271,10 +328,18 @@ class _Plan:
 
     def problem(self, subject: str, reason: str, detail: object) -> None:
         """A value the decorator could not read: counted as a dropped measurement (raised in strict mode)."""
+        cause = detail if isinstance(detail, BaseException) else None
         if self.telemetry is not None:
-            self.telemetry.health.drop(subject, reason, detail)
+            self.telemetry.health.drop(subject, reason, detail, cause=cause)
         else:
-            _logger.warning("tradetel: %s: %s (%r)", subject, reason, detail)
+            _logger.warning("tradetel: %s: %s (%s)", subject, reason, type(detail).__name__)
+
+    def unreadable(self, subject: str, reason: str, detail: str) -> None:
+        """A default reader could not read what the call gave it: nothing of it is recorded; counted and logged."""
+        if self.telemetry is not None:
+            self.telemetry.health.unreadable(subject, reason, detail)
+        else:
+            _logger.warning("tradetel: %s: %s: %s", subject, reason, detail)
 
 
 class Instrumentation:
@@ -289,6 +354,8 @@ class Instrumentation:
     _name: ClassVar[str] = "instrumentation"
     _named_by_function: ClassVar[str | None] = None
     """An attribute key that defaults to the decorated function's name (``endpoint``, ``stage``)."""
+    _values_after: ClassVar[bool] = False
+    """Whether measured values named by parameter (``pnl="trade.pl"``) are read when the call ends."""
 
     def __init__(
         self,
@@ -312,9 +379,11 @@ class Instrumentation:
         }
         self._values: dict[str, ValueSource] = {k: v for k, v in (values or {}).items() if v is not None}
         for key, source in self._values.items():
-            if not isinstance(source, str | int | float) and not callable(source):
+            if not isinstance(source, str | int | float | after) and not callable(source):
                 raise ConfigurationError(
-                    f"{self._name}({key}=...)", source, "a parameter name, a number or a callable receiving the result"
+                    f"{self._name}({key}=...)",
+                    source,
+                    "a parameter name, a number, a callable receiving the result, or after(parameter)",
                 )
         self._cached: tuple[Telemetry | None, _Plan | None] | None = None
         self._warned: set[tuple[str, str]] = set()
@@ -436,6 +505,8 @@ class Instrumentation:
             call.values = values
         else:
             call = Call(plan, site, site.static)
+        if site.after_arg_getters or site.after_value_getters:
+            call.arguments = (args, kwargs)
         self._enter(call, plan)
         call.start = perf_counter()
         return call
@@ -449,6 +520,8 @@ class Instrumentation:
             call.result = result
             call.has_result = True
         try:
+            if call.arguments is not None:
+                self._read_arguments_after(call, plan)
             if call.has_result and self._from_result:
                 self._read_result_attributes(call, plan)
             self._exit(call, plan, duration, exc)
@@ -463,6 +536,18 @@ class Instrumentation:
                 call._site.name, "exit", "tradetel: %s(%s) failed to record", self._name, call._site.name, exc_info=True
             )
 
+    def _read_arguments_after(self, call: Call, plan: _Plan) -> None:
+        args, kwargs = call.arguments or ((), {})
+        call.arguments = None  # the call's arguments are not kept beyond it
+        try:
+            attributes, values = call._site.read_arguments(args, kwargs, ended=True)
+        except Exception as error:  # an after() callable failed: record without what it would have read
+            plan.problem(f"{self._name}.from_args", "extractor_error", error)
+            return
+        if attributes:
+            call.attributes = {**call.attributes, **attributes}
+        call.values.update(values)
+
     def _read_result_attributes(self, call: Call, plan: _Plan) -> None:
         if call.attributes is call._site.static:
             call.attributes = dict(call.attributes)
@@ -471,32 +556,36 @@ class Instrumentation:
             if value is not None:
                 call.attributes[key] = value
 
-    def _guard(self, plan: _Plan, what: str, reader: Callable[[Any], object], value: object) -> Any:
+    def _guard(self, plan: _Plan, what: str, reader: Callable[[Any], object], value: object, failed: Any = None) -> Any:
+        """``reader(value)``; ``failed`` when it raises, which is counted as ``extractor_error``."""
         try:
             return reader(value)
         except Exception as error:
             plan.problem(f"{self._name}.{what}", "extractor_error", error)
-            return None
+            return failed
 
-    def _value(self, call: Call, plan: _Plan, name: str) -> Any:
-        """A measured value: read from the arguments at the start, a constant, or read from the result now."""
+    def _value(self, call: Call, plan: _Plan, name: str, failed: Any = None) -> Any:
+        """A measured value: read from the arguments, a constant, or read from the result now.
+
+        ``failed`` when a callable of the result raised (counted as ``extractor_error``).
+        """
         if name in call.values:
             return call.values[name]
         source = self._values.get(name)
-        if source is None or isinstance(source, str):
+        if source is None or isinstance(source, str | after):
             return None
         if isinstance(source, int | float):
             return source
         if not call.has_result:
             return None
-        return self._guard(plan, name, source, call.result)
+        return self._guard(plan, name, source, call.result, failed)
 
     # --- decorating -------------------------------------------------------------------------------
 
     def _site(self, fn: Callable[..., Any]) -> _Site:
         name = getattr(fn, "__name__", None) or type(fn).__name__
         from_args = dict(self._from_args)
-        string_values = {k: v for k, v in self._values.items() if isinstance(v, str)}
+        string_values = {k: v for k, v in self._values.items() if isinstance(v, str | after)}
         signature: inspect.Signature | None = None
         needs_signature = bool(from_args or string_values) or type(self)._default_from_args is not (
             Instrumentation._default_from_args
@@ -510,15 +599,24 @@ class Instrumentation:
             from_args.setdefault(key, source)
         site = _Site(name, self._site_static(fn), signature)
         where = f"{name}{signature}" if signature is not None else name
-        site.arg_getters = tuple(
-            (key, extract.compile_arg(signature, source, f"{self._name}(from_args[{key!r}])", where))
-            for key, source in from_args.items()
+        start: dict[str, list[tuple[str, Callable[..., object]]]] = {"args": [], "values": []}
+        end: dict[str, list[tuple[str, Callable[..., object]]]] = {"args": [], "values": []}
+        for group, sources, setting in (
+            ("args", from_args, "from_args[{key!r}]"),
+            ("values", string_values, "{key}=..."),
+        ):
+            for key, source in sources.items():
+                late = isinstance(source, after) or (group == "values" and self._values_after)
+                raw = source.source if isinstance(source, after) else source
+                where_setting = f"{self._name}({setting.format(key=key)})"
+                (end if late else start)[group].append((key, extract.compile_arg(signature, raw, where_setting, where)))
+        site.arg_getters, site.value_getters = tuple(start["args"]), tuple(start["values"])
+        site.after_arg_getters, site.after_value_getters = tuple(end["args"]), tuple(end["values"])
+        site.bound_needed = any(
+            not isinstance(getter, extract.ArgGetter)
+            for getters in (*start.values(), *end.values())
+            for _, getter in getters
         )
-        site.value_getters = tuple(
-            (key, extract.compile_arg(signature, source, f"{self._name}({key}=...)", where))
-            for key, source in string_values.items()
-        )
-        site.bound_needed = any(not isinstance(g, extract.ArgGetter) for _, g in site.arg_getters)
         return site
 
     @overload
@@ -615,7 +713,7 @@ class Instrumentation:
     # --- context manager --------------------------------------------------------------------------
 
     def __enter__(self) -> Call:
-        strings = [k for k, v in self._values.items() if isinstance(v, str)]
+        strings = [k for k, v in self._values.items() if isinstance(v, str | after)]
         if self._from_args or strings:
             raise ConfigurationError(
                 f"{self._name}(from_args=...)",
@@ -908,10 +1006,33 @@ class _OrderBase(_Trading):
         return {k: v for k, v in _order_arguments(signature, keys).items() if k not in self._static}
 
     def _read_order(self, call: Call, plan: _Plan) -> OrderInfo | None:
+        """The returned order, read leniently (cancels: it only completes the attributes)."""
         if not call.has_result:
             return None
         raw = self._guard(plan, "order", self._order_reader, call.result)
         return raw if isinstance(raw, OrderInfo) or raw is None else extract.ccxt_order(raw)
+
+    def _placed_order(self, call: Call, plan: _Plan) -> OrderInfo | str | _Failed | None:
+        """The returned order, or why it cannot be read; ``None`` when there is none to read.
+
+        The default reader reads the result as a ccxt order strictly (:func:`~tradetel._extractors.read_order`);
+        a custom reader's ``None`` means no order, and what else it returns is read the same strict way.
+        A reader that raises was counted as ``extractor_error``: that is ``_FAILED``.
+        """
+        if not call.has_result:
+            return None
+        if self._order_reader is extract.ccxt_order:
+            raw: object = call.result
+        else:
+            raw = self._guard(plan, "order", self._order_reader, call.result, _FAILED)
+            if isinstance(raw, _Failed):
+                return raw
+            if raw is None:
+                return None
+        try:
+            return extract.read_order(raw)
+        except extract.UnreadableError as error:
+            return str(error)
 
 
 class order_placement(_OrderBase):  # noqa: N801 - a decorator reads as a function
@@ -929,10 +1050,17 @@ class order_placement(_OrderBase):  # noqa: N801 - a decorator reads as a functi
     - ``orders.slippage`` in signed basis points against ``reference_price``,
       positive when worse: buy ``(average - ref) / ref * 1e4``, sell the opposite.
 
+    An order the default reader cannot read (a field of the wrong type, no
+    ``status``, ``filled`` or ``amount``, ``None``) records no outcome,
+    notional or slippage: it is counted as ``reason=unreadable_order`` and
+    logged once (strict mode raises); the latency is still recorded.
+
     When the call raises, ``orders.rejected`` is counted with the exception's
-    class name and message folded to a canonical reason, and the exception is
-    re-raised. Parameters named ``symbol``, ``side``, ``type``/``order_type``
-    and ``time_in_force`` (or ccxt's ``params["timeInForce"]``) feed the
+    class name and message folded to a canonical reason (the class name alone
+    when the message cannot be rendered), and the exception is re-raised.
+
+    Parameters named ``symbol``, ``side``, ``type``/``order_type`` and
+    ``time_in_force`` (or ccxt's ``params["timeInForce"]``) feed the
     matching attributes unless ``from_args`` is given; symbol, side and type
     missing from the arguments are taken from the returned order.
 
@@ -989,9 +1117,14 @@ class order_placement(_OrderBase):  # noqa: N801 - a decorator reads as a functi
             if _failed(exc):
                 plan.add("rejected", 1, call.attributes, reason=extract.error_text(exc))
             return
-        order = self._read_order(call, plan)
+        read = self._placed_order(call, plan)
+        order = read if isinstance(read, OrderInfo) else None
         attributes = _order_attributes(call.attributes, order)
         plan.record("latency", duration, attributes, stage="ack")
+        if isinstance(read, str | _Failed) and call.reason is None:  # its outcome, notional and slippage are lost
+            if isinstance(read, str):
+                plan.unreadable(f"{self._name}({call._site.name})", "unreadable_order", read)
+            return
         outcome = "rejected" if call.reason is not None else order.outcome if order is not None else None
         if outcome == "rejected":
             plan.add("rejected", 1, attributes, reason=call.reason or "rejected")
@@ -1115,8 +1248,7 @@ class exchange_call(_Trading):  # noqa: N801 - a decorator reads as a function
         _emit(call, plan, "add", "requests", 1, status="error" if failed else "ok")
         if exc is not None:
             plan.add("errors", 1, call.attributes, error_type=extract.error_text(exc))
-        exchange = call.attributes.get("exchange")
-        streak = _streak(plan.telemetry, "" if exchange is None else str(exchange), failed)
+        streak = _streak(plan.telemetry, _key_text(call.attributes.get("exchange")), failed)
         _emit(call, plan, "set", "streak", streak)
 
 
@@ -1127,10 +1259,14 @@ class trade_close(_Trading):  # noqa: N801 - a decorator reads as a function
     :func:`trade_result`: a bare number is the R-multiple; a mapping or
     object gives ``r_multiple``/``r``, ``pnl``/``realized_pnl`` and
     ``outcome``). ``r_multiple=``, ``pnl=`` and ``outcome=`` override it, each
-    a parameter name, a constant or a callable receiving the result. The
+    a parameter name (dotted path allowed, read when the call ends, like
+    :class:`after`), a constant or a callable receiving the result. The
     outcome is the explicit one, else the sign of the PnL, else of R;
     ``|value| <= breakeven`` is a breakeven. Nothing is recorded when the call
-    raises (the trade did not close).
+    raises (the trade did not close), and nothing partial when the trade
+    cannot be read (a field of the wrong type, no outcome, PnL or R at all):
+    the trade is dropped, counted as ``reason=unreadable_trade`` and logged
+    once (strict mode raises :class:`~tradetel.InvalidValueError`).
 
     Example::
 
@@ -1143,6 +1279,7 @@ class trade_close(_Trading):  # noqa: N801 - a decorator reads as a function
     """
 
     _name = "trade_close"
+    _values_after = True  # a close: the trade's final values exist only once the call is over
     _role_names: ClassVar[dict[str, tuple[str, Kind]]] = {
         "closed": ("trades.closed", Kind.COUNTER),
         "r_multiple": ("trades.r_multiple", Kind.HISTOGRAM),
@@ -1177,21 +1314,74 @@ class trade_close(_Trading):  # noqa: N801 - a decorator reads as a function
     def _exit(self, call: Call, plan: _Plan, duration: float, exc: BaseException | None) -> None:
         if exc is not None:
             return
-        raw = self._guard(plan, "trade", self._trade_reader, call.result) if call.has_result else None
-        info = raw if isinstance(raw, TradeInfo) or raw is None else extract.trade_result(raw)
-        r = extract.number(self._value(call, plan, "r_multiple"))
-        pnl = extract.number(self._value(call, plan, "pnl"))
-        outcome = self._value(call, plan, "outcome")
+        subject = f"{self._name}({call._site.name})"
+        problems: list[str] = []
+        given: dict[str, Any] = {}
+        for name in ("r_multiple", "pnl", "outcome"):
+            value = self._value(call, plan, name, _FAILED)
+            if value is _FAILED:
+                return  # counted as extractor_error; a trade without that value would be recorded partially
+            if value is None:
+                continue
+            read = _outcome_text(value) if name == "outcome" else extract.number(value)
+            if read is None:
+                problems.append(f"{name}= gave a {type(value).__name__}, not a {_WANTED[name]}")
+            given[name] = read
+        info: TradeInfo | None = None
+        if len(given) < 3 and call.has_result:
+            info, problem = self._read_trade(call, plan)
+            if info is _FAILED:
+                return
+            if problem is not None:
+                problems.append(problem)
+        if problems:
+            plan.unreadable(subject, "unreadable_trade", "; ".join(problems))
+            return
         trade = TradeInfo(
-            r_multiple=r if r is not None else info.r_multiple if info else None,
-            pnl=pnl if pnl is not None else info.pnl if info else None,
-            outcome=str(outcome) if outcome is not None else info.outcome if info else None,
+            r_multiple=given.get("r_multiple", info.r_multiple if info else None),
+            pnl=given.get("pnl", info.pnl if info else None),
+            outcome=given.get("outcome", info.outcome if info else None),
         )
-        plan.add("closed", 1, call.attributes, outcome=trade.classify(self._breakeven))
+        outcome = trade.classify(self._breakeven)
+        if outcome is None:
+            returned = f"the call returned {type(call.result).__name__}" if call.has_result else "no result was set"
+            plan.unreadable(subject, "unreadable_trade", f"no outcome, pnl or r_multiple ({returned})")
+            return
+        plan.add("closed", 1, call.attributes, outcome=outcome)
         if trade.r_multiple is not None:
             plan.record("r_multiple", trade.r_multiple, call.attributes)
         if trade.pnl is not None:
             plan.add("pnl", trade.pnl, call.attributes)
+
+    def _read_trade(self, call: Call, plan: _Plan) -> tuple[Any, str | None]:
+        """The trade the call returned and, when it cannot be read, why; ``(_FAILED, None)`` if the reader raised.
+
+        A result of ``None`` is no trade rather than a problem: the values given by argument may be enough.
+        """
+        raw: object = call.result
+        if self._trade_reader is not extract.trade_result:
+            raw = self._guard(plan, "trade", self._trade_reader, call.result, _FAILED)
+            if raw is _FAILED:
+                return _FAILED, None
+        if raw is None:
+            return None, None
+        try:
+            return extract.read_trade(raw), None
+        except extract.UnreadableError as error:
+            return None, str(error)
+
+
+_WANTED = {"r_multiple": "finite number", "pnl": "finite number", "outcome": "text"}
+
+
+def _outcome_text(value: object) -> str | None:
+    """An explicit outcome as text; ``None`` when it has none (its ``__str__`` raises)."""
+    if _is_text(value):
+        return value or None
+    try:
+        return str(value) or None
+    except Exception:
+        return None
 
 
 class strategy_cycle(_Trading):  # noqa: N801 - a decorator reads as a function
@@ -1236,7 +1426,8 @@ class strategy_cycle(_Trading):  # noqa: N801 - a decorator reads as a function
             elif exc is not None:
                 status = "error"
             elif self._status is not None and call.has_result:
-                status = self._guard(plan, "status", self._status, call.result) or "ok"
+                found = self._guard(plan, "status", self._status, call.result)
+                status = "ok" if found is None or (_is_text(found) and not found) else found
             else:
                 status = "ok"
         plan.add("cycles", 1, call.attributes, status=status)
@@ -1367,4 +1558,36 @@ class signal_handler(_Trading):  # noqa: N801 - a decorator reads as a function
 
 
 def _text_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    return value if _is_text(value) else None
+
+
+class _Failed:
+    """What a guarded reader gives when it raised (already counted as ``extractor_error``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<reader failed>"
+
+
+_FAILED = _Failed()
+
+
+def _key_text(value: object) -> str:
+    """A value as a dictionary key for per-exchange state; never raises (an unprintable value keys by type)."""
+    if value is None:
+        return ""
+    if _is_text(value):
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    """``isinstance(value, str)`` for values the caller supplied; ``False`` when even that raises (``__class__``)."""
+    try:
+        return isinstance(value, str)
+    except Exception:
+        return False

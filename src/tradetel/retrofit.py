@@ -38,6 +38,9 @@ _MISSING: Any = object()
 class Instrumented:
     """The methods :func:`instrument_methods` replaced; :meth:`undo` restores them (idempotent).
 
+    One handle may hold methods of several objects or classes (``into=``); each is put back on the
+    object it was taken from.
+
     Example::
 
         with instrument_methods(bot, {"run_cycle": strategy_cycle(strategy="grid")}):
@@ -46,37 +49,38 @@ class Instrumented:
 
     def __init__(self, target: object) -> None:
         self.target = target
-        self._saved: list[tuple[str, object]] = []
+        self._saved: list[tuple[object, str, object]] = []
 
     @property
     def methods(self) -> tuple[str, ...]:
         """Names of the replaced attributes, in the order they were replaced."""
-        return tuple(name for name, _ in self._saved)
+        return tuple(name for _, name, _ in self._saved)
 
-    def _replace(self, name: str, new: object) -> None:
-        holder = self.target.__dict__ if hasattr(self.target, "__dict__") else {}
-        self._saved.append((name, holder.get(name, _MISSING)))
+    def _replace(self, name: str, new: object, target: object = _MISSING) -> None:
+        owner = self.target if target is _MISSING else target
+        holder = owner.__dict__ if hasattr(owner, "__dict__") else {}
+        self._saved.append((owner, name, holder.get(name, _MISSING)))
         try:
-            setattr(self.target, name, new)
+            setattr(owner, name, new)
         except (AttributeError, TypeError):
             self._saved.pop()
             raise ConfigurationError(
                 f"instrument_methods[{name!r}]",
-                type(self.target).__name__,
+                type(owner).__name__,
                 "an object whose attributes can be set (instrument its class instead)",
             ) from None
 
     def undo(self) -> None:
         """Put back every replaced attribute, newest first."""
         while self._saved:
-            name, previous = self._saved.pop()
+            owner, name, previous = self._saved.pop()
             if previous is _MISSING:
                 try:
-                    delattr(self.target, name)
+                    delattr(owner, name)
                 except AttributeError:
                     pass
             else:
-                setattr(self.target, name, previous)
+                setattr(owner, name, previous)
 
     def __enter__(self) -> Instrumented:
         return self
@@ -87,7 +91,10 @@ class Instrumented:
         self.undo()
 
     def __repr__(self) -> str:
-        return f"<Instrumented {type(self.target).__name__} methods={list(self.methods)}>"
+        groups: dict[int, tuple[object, list[str]]] = {id(self.target): (self.target, [])}
+        for owner, name, _ in self._saved:
+            groups.setdefault(id(owner), (owner, []))[1].append(name)
+        return "<Instrumented " + ", ".join(f"{_describe(o)} methods={names}" for o, names in groups.values()) + ">"
 
 
 def _check_method(target: object, name: str) -> object:
@@ -126,7 +133,8 @@ def instrument_methods(
             instance only) or a class (the methods are wrapped for every
             instance; classmethods and staticmethods keep their kind).
         methods: method name → a decorator, or several applied innermost first.
-        into: add to an existing :class:`Instrumented` instead of a new one.
+        into: add to an existing :class:`Instrumented` instead of a new one; ``target``
+            may differ from the one it was made for (its ``undo()`` restores both).
 
     Raises:
         ConfigurationError: a name is not a method of ``target``, or the
@@ -146,9 +154,11 @@ def instrument_methods(
         _check_method(target, name)
         chain = [decorators] if callable(decorators) else list(decorators)
         plan.append((name, chain))
+    if into is not None and not isinstance(into, Instrumented):
+        raise ConfigurationError("instrument_methods(into=...)", type(into).__name__, "an Instrumented, or None")
     instrumented = into if into is not None else Instrumented(target)
     for name, chain in plan:
-        instrumented._replace(name, _wrap(target, name, chain))
+        instrumented._replace(name, _wrap(target, name, chain), target)
     return instrumented
 
 

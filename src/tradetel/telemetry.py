@@ -123,7 +123,7 @@ class Telemetry:
             self._instruments["measurements.dropped"].otel_instrument,
             self._instruments["attributes.dropped"].otel_instrument,
             self._instruments["export.failures"].otel_instrument,
-            self._instruments["cardinality.overflow"].otel_instrument,
+            self._instruments["cardinality.overflow"],  # a handle: counted through bound series
             self._instruments["export.duration"].otel_instrument,
         )
         self._closed = False

@@ -246,6 +246,7 @@ def prometheus_server(
     A list of targets names the jobs ``target0``, ``target1``... ``feature_flags`` go to
     ``--enable-feature`` (``native-histograms`` for the collector's exponential histograms).
     ``scrape_options`` maps a job to what its scrape config adds (``basic_auth``, ``tls_config``...).
+    ``rule_files`` are evaluated every scrape interval.
     """
     count = 0
 
@@ -255,6 +256,7 @@ def prometheus_server(
         scrape_interval: str = "1s",
         feature_flags: Sequence[str] = (),
         scrape_options: Mapping[str, Mapping[str, Any]] | None = None,
+        rule_files: Sequence[Path] = (),
     ) -> PrometheusServer:
         nonlocal count
         count += 1
@@ -271,6 +273,7 @@ def prometheus_server(
                 {**_scrape_config(job, url, scrape_interval), **(scrape_options or {}).get(job, {})}
                 for job, url in jobs.items()
             ],
+            "rule_files": [str(path) for path in rule_files],
         }
         (home / "prometheus.yml").write_text(json.dumps(config, indent=2))  # JSON is YAML
         port = pick_free_port()
@@ -285,6 +288,8 @@ def prometheus_server(
         argv += [f"--enable-feature={flag}" for flag in feature_flags]
         process = processes("prometheus", argv, home / "prometheus.log")
         server = PrometheusServer(f"http://127.0.0.1:{port}", jobs, process)
+        # The port first: a refused urllib connection leaves a socket for the garbage collector to warn about.
+        wait_until(lambda: tcp_open(port), "Prometheus to listen", STARTUP_TIMEOUT, alive=process)
         wait_until(lambda: http_get(f"{server.url}/-/ready"), "Prometheus to be ready", STARTUP_TIMEOUT, alive=process)
         return server
 

@@ -216,7 +216,7 @@ def test_dogstatsd_port_closed_and_reopened(
 ) -> None:
     """DogStatsD through a relay into agent.yaml's statsd receiver; the relay's port closes for a while.
 
-    While the port is closed every export is counted as `send_failed` (the lost datagrams are seen on
+    While the port is closed every export is counted as `refused` (the lost datagrams are seen on
     the socket right after each send) and the bot never sees an exception; once the port is back,
     the collector's counter, histogram `.count` and `.sum` totals equal everything recorded.
     """
@@ -248,7 +248,7 @@ def test_dogstatsd_port_closed_and_reopened(
             bot.resume()
             _wait_for_more_failures(wait_until, tel, "dogstatsd")
             failures = Capture(tel).series("tradetel.export.failures")
-            assert {attributes["reason"] for attributes, _ in failures} == {"send_failed"}
+            assert {attributes["reason"] for attributes, _ in failures} == {"refused"}
             relay.open()
             bot.stop()
             _wait_for_totals(wait_until, otel, bot.totals(), totals)

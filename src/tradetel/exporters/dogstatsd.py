@@ -9,14 +9,17 @@ Each export turns the cumulative collection into lines (see ``docs/backends/dogs
   representative value with sample rate ``1/count``, so that the consumer weighs it ``count`` times; plus
   the exact count and sum of the interval as ``<name>.count`` and ``<name>.sum`` counts.
 
-Attributes become ``key:value`` tags, sanitised so that no value can break a datagram; ``env``,
-``service`` and ``version`` come from ``DD_ENV``/``DD_SERVICE``/``DD_VERSION`` or the resource.
-Lines are packed into datagrams of at most ``max_packet_size`` bytes (UDP), the lines of one series in
-one datagram, and sent through the ``datadog`` package's ``DogStatsd`` client. A datagram that does not
-arrive does not move the delta baseline of its series: the next export sends those increments again.
-Over UDP a send to a closed port "succeeds" and the loss only shows as an ICMP error on the socket, so
-every datagram is followed by a look at the socket's pending error (``SO_ERROR``); on the same host that
-error is there as soon as the send returns (see ``docs/reliability.md`` for what holds across a network).
+Attributes become ``key:value`` tags, sanitised so that no value can break a datagram, followed by the
+constant tags (``DD_TAGS``), ``dd.internal.entity_id`` (``DD_ENTITY_ID``) and ``env``, ``service`` and
+``version`` (``DD_ENV``/``DD_SERVICE``/``DD_VERSION``, else the resource); in ``datadog`` mode the
+container id (``|c:``, from cgroups) and ``DD_EXTERNAL_ENV`` (``|e:``) end each line, in the order the
+``datadog`` client writes them.
+
+Lines are packed into datagrams of at most ``max_packet_size`` bytes (UDP; 8192 on a Unix socket), the
+lines of one series in one datagram, and sent over a socket the exporter owns
+(:mod:`tradetel.exporters._dogstatsd_socket`), which says for each datagram whether it was delivered:
+the ``datadog`` client's ``flush()`` returns ``None`` whatever happened. A datagram that was not
+delivered does not move the delta baseline of its series: the next export sends those increments again.
 
 Example::
 
@@ -27,10 +30,10 @@ from __future__ import annotations
 
 import math
 import re
-import socket
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics.export import (
     Gauge,
@@ -46,6 +49,8 @@ from opentelemetry.sdk.resources import Resource
 from .._pipeline import DeltaTracker, ExportFailure, SeriesKey, series_key
 from ..config import DOGSTATSD_MODES, DogStatsdSettings
 from ..errors import ConfigurationError
+from ._dogstatsd_socket import DogStatsdSocket, SendError
+from ._origin import container_id
 
 __all__ = ["DogStatsdExporter", "DogStatsdSerializer", "metric_name", "sample_rate", "tag"]
 
@@ -57,6 +62,7 @@ _UNIFIED_TAGS = (
     ("service", ("service.name",)),
     ("version", ("service.version",)),
 )
+_UNIFIED_KEYS = frozenset(key for key, _ in _UNIFIED_TAGS)
 
 
 def metric_name(name: str) -> str:
@@ -146,13 +152,34 @@ class DogStatsdSerializer:
             print(line)     # trading.orders.filled:3|c|#exchange:binance,side:buy,env:paper
     """
 
-    def __init__(self, mode: str = "datadog", unified: Mapping[str, str | None] | None = None) -> None:
+    def __init__(
+        self,
+        mode: str = "datadog",
+        unified: Mapping[str, str | None] | None = None,
+        *,
+        tags: Sequence[str] = (),
+        entity_id: str | None = None,
+        container_id: str | None = None,
+        external_env: str | None = None,
+    ) -> None:
         if mode not in DOGSTATSD_MODES:
             raise ConfigurationError("TRADETEL_DOGSTATSD_MODE", mode, "datadog or statsd")
         self.mode = mode
         self._unified = {k: v for k, v in (unified or {}).items() if v}
+        self._tags: list[str] = []
+        for constant in tags:
+            key, colon, value = constant.partition(":")
+            if colon and key in _UNIFIED_KEYS:
+                self._unified.setdefault(key, value)  # DD_ENV beats env: in DD_TAGS; one env tag either way
+            else:
+                self._tags.append(constant)
+        if entity_id:
+            self._tags.append(f"dd.internal.entity_id:{entity_id}")
+        # The statsd receiver rejects a line with a field it does not know: origin fields only for DataDog.
+        fields = (("|c:", container_id), ("|e:", external_env)) if mode == "datadog" else ()
+        self._suffix = "".join(prefix + value for prefix, value in fields if value)
         self._tracker = DeltaTracker()
-        self._resource_tags: tuple[Resource | None, str] = (None, "")
+        self._resource_tags: tuple[Resource | None, _Constant] = (None, ("", ""))
 
     def lines(self, data: MetricsData) -> list[str]:
         """The lines for one collection; counter and histogram deltas are taken against the previous call."""
@@ -183,22 +210,22 @@ class DogStatsdSerializer:
         """Forget every baseline (a forked child: its series start from zero)."""
         self._tracker = DeltaTracker()
 
-    def _constant_tags(self, resource: Resource) -> str:
-        cached, text = self._resource_tags
+    def _constant_tags(self, resource: Resource) -> _Constant:
+        cached, constant = self._resource_tags
         if cached is resource:
-            return text
+            return constant
         attributes = resource.attributes
-        tags = []
+        tags = list(self._tags)
         for key, sources in _UNIFIED_TAGS:
             value = self._unified.get(key) or next((attributes[s] for s in sources if attributes.get(s)), None)
             rendered = tag(key, value) if value is not None else None
             if rendered:
                 tags.append(rendered)
-        text = ",".join(tags)
-        self._resource_tags = (resource, text)
-        return text
+        constant = (",".join(tags), self._suffix)
+        self._resource_tags = (resource, constant)
+        return constant
 
-    def _metric(self, prefix: str, metric: Metric, constant: str, out: _Groups) -> None:
+    def _metric(self, prefix: str, metric: Metric, constant: _Constant, out: _Groups) -> None:
         name = metric_name(metric.name)
         data = metric.data
         if isinstance(data, Sum) and data.is_monotonic:
@@ -214,7 +241,7 @@ class DogStatsdSerializer:
                 if isinstance(histogram_point, HistogramDataPoint):
                     self._distribution(prefix + metric.name, name, histogram_point, constant, out)
 
-    def _count(self, key: str, name: str, point: NumberDataPoint, constant: str, out: _Groups) -> None:
+    def _count(self, key: str, name: str, point: NumberDataPoint, constant: _Constant, out: _Groups) -> None:
         delta = self._tracker.sum(key, point)
         if delta is not None:
             line = f"{name}:{number(delta.value)}|c{_tags(point.attributes, constant)}"
@@ -224,7 +251,7 @@ class DogStatsdSerializer:
             return
         out.append((series_key(key, point.attributes), [line]))
 
-    def _gauge(self, name: str, point: NumberDataPoint, constant: str, out: _Groups) -> None:
+    def _gauge(self, name: str, point: NumberDataPoint, constant: _Constant, out: _Groups) -> None:
         value = point.value
         if not math.isfinite(value):
             return
@@ -233,7 +260,7 @@ class DogStatsdSerializer:
         lines.append(f"{name}:{number(value)}|g{tags}")
         out.append((None, lines))
 
-    def _distribution(self, key: str, name: str, point: HistogramDataPoint, constant: str, out: _Groups) -> None:
+    def _distribution(self, key: str, name: str, point: HistogramDataPoint, constant: _Constant, out: _Groups) -> None:
         delta = self._tracker.histogram(key, point)
         tags = _tags(point.attributes, constant)
         if delta is None:
@@ -247,6 +274,8 @@ class DogStatsdSerializer:
 
 
 _Groups = list[tuple[SeriesKey | None, list[str]]]
+_Constant = tuple[str, str]
+"""The constant tags of a resource, joined, and the origin fields that end every line."""
 
 
 def _bucket_lines(name: str, delta: HistogramDataPoint, cumulative: HistogramDataPoint, tags: str) -> Iterable[str]:
@@ -272,50 +301,32 @@ def _clamp(value: float, index: int, bounds: Sequence[float]) -> float:
     return value
 
 
-def _tags(attributes: Mapping[str, Any] | None, constant: str) -> str:
+def _tags(attributes: Mapping[str, Any] | None, constant: _Constant) -> str:
+    """The end of a line: ``|#`` and the tags (attributes, then the constant ones), then the origin fields."""
+    tags, suffix = constant
     parts = [rendered for key, value in (attributes or {}).items() if (rendered := tag(key, value))]
-    if constant:
-        parts.append(constant)
-    return "|#" + ",".join(parts) if parts else ""
-
-
-def _client(settings: DogStatsdSettings) -> Any:
-    try:
-        from datadog.dogstatsd.base import DogStatsd
-    except ImportError:
-        raise ConfigurationError(
-            "OTEL_METRICS_EXPORTER", "dogstatsd", "the datadog extra installed: pip install 'tradetel[datadog]'"
-        ) from None
-    url = urlsplit(settings.url)
-    if url.scheme == "udp":
-        where: dict[str, Any] = {"host": url.hostname, "port": url.port or 8125}
-    else:
-        where = {"socket_path": settings.url}  # the client reads unix://, unixgram:// and unixstream://
-    # Explicit host/port or socket, no constant tags and no origin detection: the client must not read
-    # DD_* variables itself (tradetel.config is the one place settings come from). A flush interval of 0
-    # starts no flush thread: every export flushes.
-    return DogStatsd(
-        **where,
-        max_buffer_len=settings.max_packet_size if url.scheme == "udp" else 0,
-        disable_buffering=False,
-        disable_aggregation=True,
-        flush_interval=0,
-        disable_telemetry=True,
-        origin_detection_enabled=False,
-        constant_tags=[],
-    )
+    if tags:
+        parts.append(tags)
+    return ("|#" + ",".join(parts) if parts else "") + suffix
 
 
 _UDS_PACKET_SIZE = 8192
-"""Datagrams on a Unix socket: the DataDog Agent's default DogStatsD buffer, and the client's default there."""
+"""Datagrams on a Unix socket: the DataDog Agent's default DogStatsD buffer, and the ``datadog`` client's."""
+
+_SMALLEST_PACKET = 256
+"""A socket that refuses datagrams this small (``EMSGSIZE``) gets its lines one at a time."""
 
 
 class DogStatsdExporter:
-    """Sends each collection as DogStatsD datagrams; losses are raised as ``ExportFailure`` for the push loop to count.
+    """Sends each collection as DogStatsD datagrams over a socket of its own; losses raise ``ExportFailure``.
 
-    The lines of one series travel in one datagram. A datagram that fails to send, or whose loss the
-    socket reports right after (UDP to a closed port), keeps its series' delta baseline, so their
-    increments go out again with the next export instead of being lost.
+    The lines of one series travel in one datagram. A datagram that is not delivered keeps its
+    series' delta baseline, so their increments go out again with the next export (except a series
+    split over several datagrams and delivered in part: re-sent, its delivered part would count twice,
+    so its lost part is dropped and counted as ``partial_series``); each export that
+    lost something is counted in ``tradetel.export.failures`` with the reasons (see
+    :class:`~tradetel.exporters._dogstatsd_socket.SendError`). A datagram larger than the socket
+    accepts (``EMSGSIZE``) is split and sent again at once, and later datagrams are packed smaller.
 
     Example::
 
@@ -324,111 +335,119 @@ class DogStatsdExporter:
 
     name = "dogstatsd"
 
-    def __init__(self, settings: DogStatsdSettings, *, client: Any = None) -> None:
+    def __init__(self, settings: DogStatsdSettings, *, sock: DogStatsdSocket | None = None) -> None:
         self.settings = settings
-        self._udp = urlsplit(settings.url).scheme == "udp"
         self._serializer = DogStatsdSerializer(
-            settings.mode, {"env": settings.env, "service": settings.service, "version": settings.version}
+            settings.mode,
+            {"env": settings.env, "service": settings.service, "version": settings.version},
+            tags=settings.tags,
+            entity_id=settings.entity_id,
+            container_id=container_id() if settings.origin_detection and settings.mode == "datadog" else None,
+            external_env=settings.external_env,
         )
-        self._own_client = client is None
-        self._client = client if client is not None else _client(settings)
+        self._own_socket = sock is None
+        self._socket = sock if sock is not None else DogStatsdSocket(settings.url)
+        self._limit = settings.max_packet_size if self._socket.udp else _UDS_PACKET_SIZE
 
     def __repr__(self) -> str:
         return f"DogStatsdExporter(url={self.settings.url!r}, mode={self.settings.mode!r})"
 
     def export(self, data: MetricsData, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         try:
             # Connect before taking deltas: while the socket is missing the deltas keep adding up.
-            self._client.get_socket()
-        except OSError as exc:
-            raise ExportFailure(["unreachable"], f"DogStatsD at {self.settings.url}: {exc}") from None
-        groups = self._serializer.series_lines(data)
-        datagrams, too_long = _pack(groups, self.settings.max_packet_size if self._udp else _UDS_PACKET_SIZE)
+            self._socket.open()
+        except SendError as exc:
+            raise ExportFailure([exc.reason], str(exc)) from None
+        datagrams, too_long = _pack(self._serializer.series_lines(data), self._limit)
         lost: list[SeriesKey] = []
-        failed = done = 0
+        failed: dict[str, int] = {}
+        last = ""
+        if too_long:
+            failed["line_too_long"] = too_long
+            last = f"DogStatsD at {self.settings.url}: {too_long} line(s) longer than a datagram dropped"
+        pending = deque(datagrams)
+        delivered: set[SeriesKey] = set()
         try:
-            for payload, keys in datagrams:
-                if not self._transmit(payload):
-                    failed += 1
-                    lost.extend(keys)
-                done += 1
+            while pending:
+                datagram = pending[0]
+                try:
+                    self._socket.send(_payload(datagram), deadline)
+                    delivered.update(_keys(datagram))
+                except SendError as exc:
+                    if exc.reason == "too_large" and len(datagram) > 1:
+                        self._limit = max(min(self._limit, len(_payload(datagram))) // 2, _SMALLEST_PACKET)
+                        half = len(datagram) // 2
+                        pending.popleft()
+                        pending.extendleft([datagram[half:], datagram[:half]])
+                        continue
+                    failed[exc.reason] = failed.get(exc.reason, 0) + 1
+                    last = str(exc)
+                    if exc.reason != "too_large":  # a line no socket takes is dropped, not tried forever
+                        lost.extend(_keys(datagram))
+                pending.popleft()
         except BaseException:
-            for _, keys in datagrams[done:]:
-                lost.extend(keys)
+            for datagram in pending:
+                lost.extend(_keys(datagram))
             raise
         finally:
-            self._serializer.commit(lost)
-        reasons = []
-        if too_long:
-            reasons.append("line_too_long")
+            # A series split over several datagrams and delivered in part is not sent again: the consumer
+            # would count the delivered part twice. Its lost part is dropped, and counted.
+            partial = delivered.intersection(lost)
+            self._serializer.commit(key for key in lost if key not in partial)
+        if partial:
+            failed["partial_series"] = len(partial)
         if failed:
-            reasons.append("send_failed")
-        if reasons:
-            detail = f"DogStatsD at {self.settings.url}: {too_long} line(s) over the packet size dropped"
-            if failed:
-                detail = f"DogStatsD send to {self.settings.url} failed: {failed} of {len(datagrams)} datagram(s)"
-            raise ExportFailure(reasons, detail)
-
-    def _transmit(self, payload: str) -> bool:
-        """Send one datagram now; ``False`` if it failed or the socket reports it lost."""
-        client = self._client
-        # _send is the client's buffered path without its random sampling: rates here are weights.
-        sent = client._send(payload) is not False
-        sent = client.flush() is not False and sent
-        return sent and not (self._udp and _refused(getattr(client, "socket", None)))
+            counts = ", ".join(f"{count} {reason}" for reason, count in failed.items())
+            raise ExportFailure(failed, f"{last} ({counts}; {len(datagrams)} datagram(s) in this export)")
 
     def shutdown(self, timeout: float) -> None:
-        self._client.flush()
-        self._client.close_socket()
+        self._socket.close()
 
     def after_fork_in_child(self) -> None:
         """In a forked child: no baseline (its series start from zero) and a socket of its own."""
         self._serializer.reset()
-        if self._own_client:
-            self._client = _client(self.settings)
+        if self._own_socket:
+            self._socket.close()  # the child's copy only: the parent's socket stays open
+            self._socket = DogStatsdSocket(self.settings.url)
 
 
-def _refused(sock: Any) -> bool:
-    """Whether the socket holds an error from an earlier send (on UDP: an ICMP port unreachable), clearing it."""
-    if not isinstance(sock, socket.socket):
-        return False
-    try:
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0
-    except OSError:
-        return False
+_Datagram = list[tuple[str, SeriesKey | None]]
+"""The lines of one datagram, each with the series whose baseline it moves."""
 
 
-def _pack(groups: _Groups, limit: int) -> tuple[list[tuple[str, list[SeriesKey]]], int]:
+def _payload(datagram: _Datagram) -> bytes:
+    return "".join(line + "\n" for line, _ in datagram).encode("utf-8")
+
+
+def _keys(datagram: _Datagram) -> list[SeriesKey]:
+    return list(dict.fromkeys(key for _, key in datagram if key is not None))
+
+
+def _pack(groups: _Groups, limit: int) -> tuple[list[_Datagram], int]:
     """Datagrams of at most ``limit`` bytes (each line plus its newline), a series' lines kept together.
 
-    Returns the datagrams with the series each one carries, and how many lines were too long for any
-    datagram (dropped). Sizes are in bytes, so multi-byte characters cannot push a datagram over.
+    Returns the datagrams, and how many lines were too long for any datagram (dropped). Sizes are
+    in bytes, so multi-byte characters cannot push a datagram over.
     """
-    datagrams: list[tuple[str, list[SeriesKey]]] = []
-    lines: list[str] = []
-    keys: list[SeriesKey] = []
+    datagrams: list[_Datagram] = []
+    current: _Datagram = []
     size = 0
     too_long = 0
-
-    def close() -> None:
-        nonlocal lines, keys, size
-        if lines:
-            datagrams.append(("\n".join(lines), keys))
-            lines, keys, size = [], [], 0
-
     for key, group in groups:
         sizes = [len(line.encode("utf-8")) + 1 for line in group]
-        if size + sum(sizes) > limit:
-            close()
+        if size + sum(sizes) > limit and current:
+            datagrams.append(current)
+            current, size = [], 0
         for line, length in zip(group, sizes, strict=True):
             if length > limit:
                 too_long += 1
                 continue
-            if size + length > limit:
-                close()  # only a series too big for one datagram is split
-            lines.append(line)
+            if size + length > limit:  # only a series too big for one datagram is split
+                datagrams.append(current)
+                current, size = [], 0
+            current.append((line, key))
             size += length
-            if key is not None and key not in keys[-1:]:
-                keys.append(key)
-    close()
+    if current:
+        datagrams.append(current)
     return datagrams, too_long
