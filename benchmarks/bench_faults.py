@@ -69,14 +69,14 @@ def conditions(stack: ExitStack) -> dict[str, dict[str, str]]:
     sink, udp = _otlp_sink(stack), _udp_sink(stack)
     healthy = {
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.removesuffix("/v1/metrics"),  # a base URL: the path is appended
         "OTEL_EXPORTER_OTLP_TIMEOUT": "300",  # a failing export gives up at once instead of backing off
         "DD_DOGSTATSD_URL": f"udp://127.0.0.1:{udp}",
     }
     dead = f"http://127.0.0.1:{_closed_tcp_port()}"
     return {
         "healthy": healthy,
-        "collector dead (http)": {**healthy, "OTEL_EXPORTER_OTLP_ENDPOINT": dead + "/v1/metrics"},
+        "collector dead (http)": {**healthy, "OTEL_EXPORTER_OTLP_ENDPOINT": dead},
         "collector dead (grpc)": {
             **healthy,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",

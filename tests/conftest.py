@@ -25,6 +25,25 @@ def _no_default_telemetry() -> Iterator[None]:
     tradetel.set_default(None)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_otel_global() -> Iterator[None]:
+    """Every test leaves the global OpenTelemetry MeterProvider unset, as a new process has it.
+
+    OpenTelemetry sets it once per process; tests that install one (tradetel.otel_global) must
+    not decide what the next test sees. The reset touches OpenTelemetry internals, so it lives here.
+    """
+    yield
+    from opentelemetry.metrics import _internal as otel_metrics
+
+    import tradetel.otel_global
+
+    if otel_metrics._METER_PROVIDER is not None or tradetel.otel_global._SWITCH is not None:
+        otel_metrics._METER_PROVIDER_SET_ONCE = type(otel_metrics._METER_PROVIDER_SET_ONCE)()
+        otel_metrics._METER_PROVIDER = None
+        otel_metrics._PROXY_METER_PROVIDER = otel_metrics._ProxyMeterProvider()
+        tradetel.otel_global._SWITCH = None
+
+
 @pytest.fixture
 def cap() -> Iterator[Capture]:
     """A fresh Telemetry with no backends, read through tradetel.testing."""

@@ -28,14 +28,23 @@ def _target_info(url: str, deadline: float) -> str:
 
 @pytest.mark.parametrize(
     ("variables", "service"),
-    [({"DD_SERVICE": "grid-bot"}, "grid-bot"), ({"OTEL_SERVICE_NAME": "otel-bot"}, "otel-bot"), ({}, "tradetel-demo")],
+    [
+        ({"DD_SERVICE": "grid-bot"}, "grid-bot"),
+        ({"OTEL_SERVICE_NAME": "otel-bot"}, "otel-bot"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "service.name=attr-bot"}, "attr-bot"),
+        ({}, "tradetel-demo"),
+    ],
 )
 def test_demo_keeps_the_configured_service_name(free_port: int, variables: dict[str, str], service: str) -> None:
     """The demo's resource (Prometheus target_info) and DogStatsD service tag use the configured name, else its own."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", 0))
         receiver.settimeout(30)
-        env = {k: v for k, v in os.environ.items() if k not in ("DD_SERVICE", "OTEL_SERVICE_NAME")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DD_SERVICE", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES")
+        }
         env.update(variables, DD_DOGSTATSD_URL=f"udp://127.0.0.1:{receiver.getsockname()[1]}")
         env.update(OTEL_METRIC_EXPORT_INTERVAL="200")
         command = [sys.executable, "-m", "tradetel", "demo", "--duration", "60", "--quiet", "--seed", "3"]

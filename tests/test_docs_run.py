@@ -72,3 +72,5 @@ def test_docs_have_python_blocks() -> None:
     counted = {str(page.relative_to(ROOT)): sum(1 for _ in _examples(page)) for page in PAGES}
     assert counted["README.md"] >= 4
     assert counted["docs/decorators.md"] >= 12
+    assert counted["docs/coexisting.md"] >= 7
+    assert counted["docs/migrating.md"] == 5

@@ -128,8 +128,7 @@ def test_memory_stays_flat_while_the_backend_is_down(backend: str, closed_udp_po
         tcp_port = unused.getsockname()[1]  # bound, never listening: connections are refused
         env = {
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc" if backend == "otlp-grpc" else "http/protobuf",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{tcp_port}"
-            + ("/v1/metrics" if backend == "otlp-http" else ""),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{tcp_port}",
             "OTEL_EXPORTER_OTLP_TIMEOUT": "50",
             "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
             "DD_DOGSTATSD_URL": f"udp://127.0.0.1:{closed_udp_port}",

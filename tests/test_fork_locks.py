@@ -54,7 +54,7 @@ def held_locks() -> None:
 
     env = {
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}/v1/metrics",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "100",
     }
     tel = tradetel.configure(exporters="otlp", export_interval=0.05, instance_id="bot-7", env=env)

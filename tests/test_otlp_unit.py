@@ -231,10 +231,9 @@ def _failures(url: str) -> float:
 def test_dead_collector_is_counted_and_never_reaches_the_bot(protocol: str) -> None:
     """OTLP to a closed port: failures grow on /metrics while the recording thread never sees an exception."""
     port = _closed_port()
-    path = "/v1/metrics" if protocol == "http/protobuf" else ""
     env = {
         "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}{path}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "300",
         "OTEL_METRIC_EXPORT_INTERVAL": "100",
     }

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .errors import InvalidAttributeError, InvalidValueError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from opentelemetry.metrics import Counter, Histogram
 
@@ -69,6 +69,18 @@ class Health:
         self._export_failures = export_failures
         self._overflow = overflow
         self._export_duration = export_duration
+
+    def start_at_zero(self, failures: Iterable[tuple[str, str]], instruments: Iterable[str]) -> None:
+        """Create export-failure and overflow series at 0, before anything fails.
+
+        A counter series that first appears with its first event hides that event from
+        ``increase()``, and so from an alert on it; created at start-up, the first failure counts.
+        """
+        if self._export_failures is not None:
+            for exporter, reason in failures:
+                self._export_failures.add(0, {"exporter": exporter, "reason": reason})
+        for instrument in instruments:
+            self._overflow_counter(instrument)(0)
 
     def exported(self, exporter: str, seconds: float) -> None:
         """One push to ``exporter`` took ``seconds``, whether it succeeded or not."""

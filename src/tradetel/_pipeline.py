@@ -79,10 +79,15 @@ class ExportFailure(Exception):  # noqa: N818 - reads as "raise ExportFailure(..
 
 
 class SharedReader(MetricReader):
-    """The single cumulative reader whose collection every backend shares."""
+    """The single cumulative reader whose collection every backend shares.
 
-    def __init__(self) -> None:
-        super().__init__(preferred_temporality=_CUMULATIVE)  # type: ignore[arg-type]
+    ``cardinality_limit`` bounds the series of instruments no view limits: those created outside the
+    catalog, such as the instrumentation packages' on the global MeterProvider.
+    """
+
+    def __init__(self, cardinality_limit: int | None = None) -> None:
+        limits = dict.fromkeys(_CUMULATIVE, cardinality_limit) if cardinality_limit is not None else None
+        super().__init__(preferred_temporality=_CUMULATIVE, cardinality_limits=limits)  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._received: MetricsData | None = None
 

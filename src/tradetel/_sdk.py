@@ -330,3 +330,12 @@ def reset_after_fork(provider: MeterProvider, instance_id: str) -> Resource:
         provider.instance_id = instance_id
     resource: Resource = config.resource
     return resource
+
+
+def enable_provider(provider: MeterProvider) -> None:
+    """Make ``provider`` hand out real meters even when ``OTEL_SDK_DISABLED=true`` is in ``os.environ``.
+
+    tradetel reads that variable itself, from the environment it was given, and when it is set
+    collects and exports nothing; its handles need real instruments either way.
+    """
+    provider._disabled = False

@@ -33,6 +33,7 @@ __all__ = [
     "InstrumentSpec",
     "Kind",
     "prometheus_name",
+    "prometheus_unit",
 ]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -121,14 +122,62 @@ class InstrumentSpec:
         return tuple(a.key for a in self.attributes)
 
 
+# The OpenTelemetry → Prometheus unit table (the specification's, as the collector and the SDK's own
+# Prometheus exporter apply it), plus basis points for prices.
 _PROMETHEUS_UNITS = {
+    "d": "days",
+    "h": "hours",
+    "min": "minutes",
     "s": "seconds",
     "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
     "By": "bytes",
+    "KiBy": "kibibytes",
+    "MiBy": "mebibytes",
+    "GiBy": "gibibytes",
+    "TiBy": "tibibytes",
+    "KBy": "kilobytes",
+    "MBy": "megabytes",
+    "GBy": "gigabytes",
+    "TBy": "terabytes",
+    "m": "meters",
+    "V": "volts",
+    "A": "amperes",
+    "J": "joules",
+    "W": "watts",
+    "g": "grams",
+    "Cel": "celsius",
+    "Hz": "hertz",
     "%": "percent",
     "[bp]": "basis_points",
     "bp": "basis_points",
 }
+_PROMETHEUS_PER_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
+
+
+def _unit_text(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "_", text).strip("_")
+
+
+def prometheus_unit(kind: Kind, unit: str) -> str:
+    """The Prometheus unit of an OpenTelemetry unit (``s`` → ``seconds``): the metric name's suffix, or ``""``.
+
+    Annotations in braces are dropped (``{order}`` → ``""``), rates spelled out
+    (``By/s`` → ``bytes_per_second``) and ``1`` is ``ratio`` on gauges only.
+    """
+    unit = re.sub(r"\{[^}]*\}", "", unit)
+    if unit == "1":
+        return "ratio" if kind is Kind.GAUGE else ""
+    suffix = _PROMETHEUS_UNITS.get(unit)
+    if suffix is not None:
+        return suffix
+    top, slash, bottom = unit.partition("/")
+    if slash and _unit_text(bottom):
+        top = "" if top == "1" else _PROMETHEUS_UNITS.get(_unit_text(top), _unit_text(top))
+        bottom = _PROMETHEUS_PER_UNITS.get(_unit_text(bottom), _unit_text(bottom))
+        return f"{top}_per_{bottom}" if top else f"per_{bottom}"
+    return _unit_text(unit)
 
 
 def prometheus_name(full_name: str, kind: Kind, unit: str) -> str:
@@ -139,11 +188,7 @@ def prometheus_name(full_name: str, kind: Kind, unit: str) -> str:
     monotonic counters end in ``_total``.
     """
     name = re.sub(r"[^a-zA-Z0-9_:]", "_", full_name)
-    suffix = _PROMETHEUS_UNITS.get(unit)
-    if suffix is None and unit == "1" and kind is Kind.GAUGE:
-        suffix = "ratio"
-    if suffix is None and unit and unit != "1" and not unit.startswith("{"):
-        suffix = re.sub(r"[^a-zA-Z0-9_]", "_", unit.replace("/", "_per_")).strip("_")
+    suffix = prometheus_unit(kind, unit)
     if suffix and not name.endswith("_" + suffix):
         name = f"{name}_{suffix}"
     if kind is Kind.COUNTER and not name.endswith("_total"):

@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", help="Prometheus endpoint host (default 127.0.0.1)")
     demo.add_argument("--port", type=int, help="Prometheus endpoint port (default 9464)")
     demo.add_argument(
-        "--service-name", help="service.name (default OTEL_SERVICE_NAME, DD_SERVICE, the config file, tradetel-demo)"
+        "--service-name",
+        help="service.name (default OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, DD_SERVICE, the file, tradetel-demo)",
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed for a reproducible run")
     demo.add_argument("--quiet", action="store_true", help="no live summary")
@@ -59,7 +60,8 @@ def _demo(args: argparse.Namespace) -> int:
     from . import _demo
     from .telemetry import configure
 
-    # The demo's own name only when nothing names the service: OTEL_SERVICE_NAME, DD_SERVICE or the file.
+    # The demo's own name only when nothing names the service: OTEL_SERVICE_NAME, DD_SERVICE, service.name in
+    # OTEL_RESOURCE_ATTRIBUTES or the file.
     service = args.service_name or (None if _service_named(os.environ) else "tradetel-demo")
     telemetry = configure(
         service_name=service,
@@ -86,6 +88,12 @@ def _service_named(env: Mapping[str, str]) -> bool:
     (setting,) = (s for s in SETTINGS if s.path == "service_name")
     if any(env.get(name, "").strip() for name in setting.env):
         return True
+    (attributes,) = (s for s in SETTINGS if s.path == "resource_attributes")
+    try:
+        if attributes.parse(env.get("OTEL_RESOURCE_ATTRIBUTES") or ",").get("service.name"):
+            return True
+    except ValueError:
+        pass  # configure() reports the malformed variable
     file = env.get("TRADETEL_CONFIG_FILE")
     return file is not None and file.strip() != "" and "service_name" in read_config_file(file)
 

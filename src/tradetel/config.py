@@ -48,6 +48,8 @@ OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 OTLP_COMPRESSIONS = ("none", "gzip", "deflate")
 TEMPORALITIES = ("cumulative", "delta", "lowmemory")
 DOGSTATSD_MODES = ("datadog", "statsd")
+EXEMPLAR_FILTERS = ("always_on", "always_off", "trace_based")
+OTLP_METRICS_PATH = "/v1/metrics"
 
 
 class _Redacting(Mapping[str, Any]):
@@ -156,14 +158,20 @@ class OtlpSettings:
     compression: str = "none"
     insecure: bool | None = None
     certificate: str | None = None
+    client_key: str | None = None
+    client_certificate: str | None = None
     temporality: str = "cumulative"
 
     @property
     def resolved_endpoint(self) -> str:
-        """The endpoint the exporter will use: the configured one or the protocol's default."""
+        """The endpoint the exporter will use: the configured one or the protocol's default.
+
+        :func:`load_settings` has already appended ``/v1/metrics`` to a generic
+        ``OTEL_EXPORTER_OTLP_ENDPOINT`` for HTTP, as the specification says.
+        """
         if self.endpoint:
             return self.endpoint
-        return "http://localhost:4317" if self.protocol == "grpc" else "http://localhost:4318/v1/metrics"
+        return "http://localhost:4317" if self.protocol == "grpc" else "http://localhost:4318" + OTLP_METRICS_PATH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,6 +194,7 @@ class DogStatsdSettings:
 class Settings:
     """Every resolved setting. Built by :func:`load_settings`; immutable."""
 
+    disabled: bool = False
     service_name: str = "trading-bot"
     service_version: str | None = None
     environment: str | None = None
@@ -196,9 +205,11 @@ class Settings:
     strict: bool = False
     export_interval: float = 10.0
     export_timeout: float = 10.0
+    exemplar_filter: str = "trace_based"
     cardinality_limit: int = 1000
     shutdown_timeout: float = 5.0
     handle_sigterm: bool = False
+    set_global_meter_provider: bool = False
     config_file: str | None = None
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
@@ -233,6 +244,19 @@ def _bool(raw: object) -> bool:
 
 def _optional_bool(raw: object) -> bool | None:
     return None if raw is None else _bool(raw)
+
+
+def _otel_bool(raw: object) -> bool:
+    """An OpenTelemetry boolean: ``true`` or ``false`` in any case (the SDK reads anything else as false)."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise ValueError
+
+
+def _optional_otel_bool(raw: object) -> bool | None:
+    return None if raw is None else _otel_bool(raw)
 
 
 def _int(raw: object) -> int:
@@ -302,10 +326,13 @@ def _exporters(raw: object) -> tuple[str, ...]:
     return names
 
 
-def _pairs(raw: object) -> dict[str, str]:
-    """``key=value,key2=value2`` (W3C-baggage style, percent-decoded) or a mapping."""
+def _resource_attributes(raw: object) -> Mapping[str, str]:
+    """``key=value,...`` read as the SDK's ``OTELResourceDetector`` does (values percent-decoded), or a mapping.
+
+    An item without ``=`` or with an empty key is an error here; the SDK logs and skips it.
+    """
     if isinstance(raw, Mapping):
-        return {str(k): str(v) for k, v in raw.items()}
+        return MappingProxyType({str(k): str(v) for k, v in raw.items()})
     result: dict[str, str] = {}
     for item in _text(raw).split(","):
         if not item.strip():
@@ -313,16 +340,79 @@ def _pairs(raw: object) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError
-        result[unquote(key.strip())] = unquote(value.strip())
-    return result
+        result[key.strip()] = unquote(value.strip())
+    return MappingProxyType(result)
 
 
-def _resource_attributes(raw: object) -> Mapping[str, str]:
-    return MappingProxyType(_pairs(raw))
+# The header grammar of the OTLP exporter specification, as opentelemetry.util.re parses it: a token
+# key, then a percent-encoded value; with the SDK's "liberal" fallback a value may also hold spaces and
+# is then taken literally (not decoded).
+_OWS = r"[ \t]*"
+_TOKEN = r"[\x21\x23-\x27\x2a\x2b\x2d\x2e\x30-\x39\x41-\x5a\x5e-\x7a\x7c\x7e]+"
+_HEADER = re.compile(rf"{_OWS}{_TOKEN}{_OWS}={_OWS}[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*{_OWS}")
+_LIBERAL_HEADER = re.compile(rf"{_OWS}{_TOKEN}{_OWS}={_OWS}[\x20\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*{_OWS}")
+_HEADER_DELIMITER = re.compile(r"[ \t]*,[ \t]*")
+_TOKEN_ONLY = re.compile(_TOKEN)
+
+
+class _HeaderError(ValueError):
+    """A header that cannot be sent; ``detail`` says which and why without showing its value."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _ordinal(index: int) -> str:
+    suffix = "th" if 10 <= index % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(index % 10, "th")
+    return f"{index}{suffix}"
 
 
 def _headers(raw: object) -> Mapping[str, str]:
-    return _Secret(_pairs(raw))
+    """OTLP headers: ``key=value,...`` parsed as the SDK parses them (keys lower-cased), or a mapping."""
+    result: dict[str, str] = {}
+    if isinstance(raw, Mapping):
+        for index, (key, value) in enumerate(raw.items(), 1):
+            if not isinstance(key, str) or not _TOKEN_ONLY.fullmatch(key) or not isinstance(value, str | int | float):
+                raise _HeaderError(f"the {_ordinal(index)} header is not a token key with a string value")
+            result[key.lower()] = str(value)
+        return _Secret(result)
+    if not isinstance(raw, str):
+        raise ValueError
+    for index, item in enumerate(_HEADER_DELIMITER.split(raw), 1):
+        if not item:
+            continue
+        if _HEADER.fullmatch(item.strip()):
+            key, value = item.split("=", 1)
+            result[unquote(key).strip().lower()] = unquote(value).strip()
+        elif _LIBERAL_HEADER.fullmatch(item.strip()):
+            key, value = item.split("=", 1)
+            result[key.strip().lower()] = value.strip()
+        else:
+            raise _HeaderError(f"the {_ordinal(index)} header is not key=value with a token key")
+    return _Secret(result)
+
+
+_GRPC_KEY = re.compile(r"[0-9a-z_.-]+")
+_GRPC_VALUE = re.compile(r"[\x20-\x7e]*")
+_HTTP_VALUE = re.compile(r"[\x20-\x7e\x80-\xff\t]*")
+
+
+def header_problem(headers: Mapping[str, str], protocol: str) -> str | None:
+    """Why a parsed header cannot be sent over ``protocol`` (naming its key, never its value), or None."""
+    for key, value in headers.items():
+        if protocol == "grpc":
+            if not _GRPC_KEY.fullmatch(key):
+                return f"header {key!r}: gRPC metadata keys are lower-case letters, digits, '-', '_' and '.'"
+            if key.endswith("-bin"):
+                return f"header {key!r}: binary gRPC metadata (keys ending in -bin) cannot be configured"
+            if not _GRPC_VALUE.fullmatch(value):
+                return f"header {key!r}: gRPC metadata values are printable ASCII (decoded value has other characters)"
+        elif not _TOKEN_ONLY.fullmatch(key):
+            return f"header {key!r}: an HTTP header name is a token (no spaces, no separators) once decoded"
+        elif not _HTTP_VALUE.fullmatch(value):
+            return f"header {key!r}: HTTP header values cannot hold control characters or non-Latin-1 text"
+    return None
 
 
 def _namespace(raw: object) -> str:
@@ -335,8 +425,12 @@ def _namespace(raw: object) -> str:
 def _url(raw: object) -> str:
     value = _text(raw)
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ValueError from None
     return value
 
 
@@ -439,11 +533,20 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
+        "disabled",
+        ("OTEL_SDK_DISABLED",),
+        _otel_bool,
+        "true or false",
+        "`true` turns tradetel into a no-op: handles and decorators accept every call, nothing is collected, "
+        "exported or served. Default false.",
+    ),
+    Setting(
         "service_name",
         ("OTEL_SERVICE_NAME", "DD_SERVICE"),
         _text,
         "a non-empty string",
-        "`service.name` resource attribute. Default `trading-bot`.",
+        "`service.name` resource attribute. `service.name` in `OTEL_RESOURCE_ATTRIBUTES` wins over "
+        "`DD_SERVICE`, the file and the default `trading-bot`.",
     ),
     Setting(
         "service_version",
@@ -464,14 +567,14 @@ SETTINGS: tuple[Setting, ...] = (
         ("TRADETEL_INSTANCE_ID",),
         _optional_text,
         "a non-empty string",
-        "`service.instance.id`; default: a random id per process.",
+        "`service.instance.id`; then `service.instance.id` in the resource attributes, else a random id per process.",
     ),
     Setting(
         "resource_attributes",
         ("OTEL_RESOURCE_ATTRIBUTES",),
         _resource_attributes,
-        "comma-separated key=value pairs",
-        "Extra resource attributes.",
+        "comma-separated key=value pairs (values percent-decoded)",
+        "Extra resource attributes; the settings above win over the same keys here, except as they say.",
     ),
     Setting(
         "exporters",
@@ -509,6 +612,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Time limit of one push export, in ms (env) or seconds (argument/file). Default 10 s.",
     ),
     Setting(
+        "exemplar_filter",
+        ("OTEL_METRICS_EXEMPLAR_FILTER",),
+        _choice(EXEMPLAR_FILTERS),
+        "always_on, always_off or trace_based",
+        "Which measurements may become exemplars. Validated and kept in the settings only: tradetel "
+        "records no exemplars yet. Default `trace_based`.",
+    ),
+    Setting(
         "cardinality_limit",
         ("TRADETEL_CARDINALITY_LIMIT",),
         _positive_int,
@@ -529,6 +640,14 @@ SETTINGS: tuple[Setting, ...] = (
         "true or false",
         "On SIGTERM, flush within shutdown_timeout, then exit with status 143; a previous handler is called "
         "instead. Needs configure() in the main thread. Default false.",
+    ),
+    Setting(
+        "set_global_meter_provider",
+        ("TRADETEL_SET_GLOBAL_METER_PROVIDER",),
+        _bool,
+        "true or false",
+        "Make tradetel's MeterProvider the global OpenTelemetry one, so that metrics of "
+        "`opentelemetry-instrumentation-*` packages go through tradetel (see coexisting.md). Default false.",
     ),
     Setting(
         "prometheus.host",
@@ -592,14 +711,16 @@ SETTINGS: tuple[Setting, ...] = (
         ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
         _url,
         "an http:// or https:// URL",
-        "Collector URL. Default `http://localhost:4317` (grpc) or `http://localhost:4318/v1/metrics` (http).",
+        "Collector URL. Over HTTP, `/v1/metrics` is appended to `OTEL_EXPORTER_OTLP_ENDPOINT` only; the "
+        "others are used as they are. Default `http://localhost:4317` (grpc) or "
+        "`http://localhost:4318/v1/metrics` (http).",
     ),
     Setting(
         "otlp.headers",
         ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
         _headers,
-        "comma-separated key=value pairs",
-        "Request headers (secret: never logged).",
+        "comma-separated key=value pairs (token keys, percent-encoded values)",
+        "Request headers; keys are lower-cased (secret: never logged).",
         secret=True,
     ),
     Setting(
@@ -619,9 +740,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "otlp.insecure",
         ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"),
-        _optional_bool,
+        _optional_otel_bool,
         "true or false",
-        "gRPC without TLS; default from the endpoint scheme.",
+        "gRPC without TLS; default from the endpoint scheme (`https` is always TLS).",
     ),
     Setting(
         "otlp.certificate",
@@ -629,6 +750,20 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_text,
         "a path to a PEM file",
         "CA certificate to verify the collector.",
+    ),
+    Setting(
+        "otlp.client_key",
+        ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        _optional_text,
+        "a path to a PEM file",
+        "Private key of the client certificate (mutual TLS).",
+    ),
+    Setting(
+        "otlp.client_certificate",
+        ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        _optional_text,
+        "a path to a PEM file",
+        "Client certificate (chain) presented to the collector (mutual TLS).",
     ),
     Setting(
         "otlp.temporality",
@@ -735,7 +870,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise
         raise ConfigurationError(where, str(exc).splitlines()[0], "valid TOML") from None
     except Exception as exc:  # yaml.YAMLError has no common base we can import lazily
-        raise ConfigurationError(where, str(exc).splitlines()[0], "valid YAML") from None
+        raise ConfigurationError(where, _yaml_problem(exc), "valid YAML") from None
     if not isinstance(data, dict):
         raise ConfigurationError(where, type(data).__name__, "a mapping at the top level")
     if isinstance(data.get("tradetel"), dict) and len(data) == 1:
@@ -761,6 +896,26 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         if key not in ("instruments", "ops") and key not in _BY_PATH:
             raise ConfigurationError(f"{where}: {key}", flat[key], "one of " + ", ".join(sorted(_BY_PATH)), secret=True)
     return flat
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _yaml_problem(error: Exception) -> str:
+    """Where and what the YAML problem is, without the file's text.
+
+    The YAML parser quotes the offending text in its messages (``found undefined alias 'hunter2'``
+    for an unquoted ``*hunter2`` password), and that text may be a secret: keep the position and
+    the kind of problem only.
+    """
+    problem = _QUOTED.sub("", str(getattr(error, "problem", None) or "a syntax error"))
+    problem = " ".join(problem.replace(" ,", ",").split())
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    hint = ""
+    if "alias" in problem or "tag" in problem or "cannot start any token" in problem:
+        hint = " (a value starting with *, !, &, %, @ or ` must be quoted)"
+    return f"{where}{problem}{hint}"
 
 
 def _dogstatsd_url_from_parts(env: Mapping[str, str]) -> str | None:
@@ -816,6 +971,7 @@ def load_settings(
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
+    ranks: dict[str, int] = {}  # 0 argument, 1 environment variable, 2 config file (absent: the default)
     for setting in SETTINGS:
         origin, raw = _source(setting, given, env, from_file, file_path)
         if origin is None:
@@ -826,15 +982,21 @@ def load_settings(
             parse = setting.parse
         try:
             values[setting.path] = parse(raw)
+        except _HeaderError as error:
+            raise ConfigurationError(origin, raw, f"{setting.accepted}; {error.detail}", secret=True) from None
         except (ValueError, TypeError):
             raise _fail(setting, origin, raw) from None
         origins[setting.path] = origin
+        ranks[setting.path] = 0 if setting.path in given else 1 if origin in setting.env else 2
+    _apply_otel_rules(values, origins, ranks)
 
     if "dogstatsd.url" not in values:
         url = _dogstatsd_url_from_parts(env)
         if url is not None:
             values["dogstatsd.url"] = url
 
+    if values.get("disabled"):
+        values["exporters"] = ()  # OTEL_SDK_DISABLED: nothing is started, whatever else is configured
     sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     top: dict[str, Any] = {}
     for path, value in values.items():
@@ -855,6 +1017,43 @@ def load_settings(
         dogstatsd=DogStatsdSettings(**sections["dogstatsd"]),
         instruments=_Overrides(instruments),
     )
+
+
+def _from_resource(
+    values: dict[str, Any], origins: dict[str, str], ranks: Mapping[str, int], path: str, key: str, weaker: str = ""
+) -> None:
+    """Take ``key`` of the resource attributes for ``path`` when it comes from a stronger source.
+
+    Sources rank as everywhere (argument, variable, file, default); at the same rank the dedicated
+    setting wins (``OTEL_SERVICE_NAME`` over ``OTEL_RESOURCE_ATTRIBUTES``, as in the SDK) unless it came
+    from ``weaker`` (the vendor alias ``DD_SERVICE``).
+    """
+    attribute = values.get("resource_attributes", {}).get(key)
+    if not attribute:
+        return
+    own, theirs = ranks.get(path, 3), ranks.get("resource_attributes", 3)
+    if theirs < own or (theirs == own and origins.get(path) == weaker):
+        values[path] = attribute
+        origins[path] = f"{origins['resource_attributes']}[{key}]"
+
+
+def _apply_otel_rules(values: dict[str, Any], origins: dict[str, str], ranks: Mapping[str, int]) -> None:
+    """What the OpenTelemetry specification defines across settings: endpoint paths, resource precedence."""
+    if origins.get("otlp.endpoint") == "OTEL_EXPORTER_OTLP_ENDPOINT" and values.get("otlp.protocol") == "http/protobuf":
+        # The generic endpoint is a base URL: each signal appends its path (the signal variable is used as is).
+        values["otlp.endpoint"] = values["otlp.endpoint"].removesuffix("/") + OTLP_METRICS_PATH
+    _from_resource(values, origins, ranks, "service_name", "service.name", weaker="DD_SERVICE")
+    _from_resource(values, origins, ranks, "instance_id", "service.instance.id")
+    headers = values.get("otlp.headers")
+    if headers and "otlp" in values.get("exporters", ("prometheus",)):
+        problem = header_problem(headers, values.get("otlp.protocol", "grpc"))
+        if problem is not None:
+            raise ConfigurationError(
+                origins["otlp.headers"],
+                headers,
+                f"headers {values.get('otlp.protocol', 'grpc')} can send; {problem}",
+                secret=True,
+            )
 
 
 _PAIRS = (

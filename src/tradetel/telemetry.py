@@ -38,6 +38,7 @@ from ._pipeline import PushExporter, PushLoop, SharedReader
 from ._sdk import (
     ForkAwareMeterProvider,
     SeriesStore,
+    enable_provider,
     provider_resource,
     renew_lock,
     reset_after_fork,
@@ -101,8 +102,9 @@ class Telemetry:
         if catalog is None or catalog.namespace == DEFAULT_CATALOG.namespace:
             base = base.with_namespace(settings.namespace)
         self.catalog = apply_overrides(base, settings.instruments)
-        self._health = Health(settings.strict)
-        self._reader = SharedReader()
+        self._disabled = settings.disabled
+        self._health = Health(settings.strict and not settings.disabled)  # disabled: a no-op never raises
+        self._reader = SharedReader(settings.cardinality_limit)
         self.meter_provider = ForkAwareMeterProvider(
             metric_readers=[self._reader],
             resource=_resource(settings),
@@ -110,6 +112,9 @@ class Telemetry:
             exemplar_filter=AlwaysOffExemplarFilter(),
             shutdown_on_exit=False,
         )
+        # The SDK reads OTEL_SDK_DISABLED from os.environ and would hand out no-op instruments that
+        # tradetel's handles cannot drive; tradetel has read it already (settings.disabled).
+        enable_provider(self.meter_provider)
         self.meter = self.meter_provider.get_meter(METER_NAME, __version__)
         self._instruments: dict[str, Instrument] = {}
         self._root = _Namespace("")
@@ -131,10 +136,14 @@ class Telemetry:
         self._shut_down = threading.Event()
         self._closing_thread: int | None = None
         self._servers: list[Any] = []
+        handle_sigterm = settings.handle_sigterm and not settings.disabled
         # may raise: nothing started yet
-        self._sigterm = _sigterm.install(self, required=True) if settings.handle_sigterm else None
-        self._push = PushLoop(
-            self._reader, list(exporters), settings.export_interval, settings.export_timeout, self._health
+        self._sigterm = _sigterm.install(self, required=True) if handle_sigterm else None
+        pushed = list(exporters)
+        self._push = PushLoop(self._reader, pushed, settings.export_interval, settings.export_timeout, self._health)
+        self._health.start_at_zero(
+            [(exporter.name, reason) for exporter in pushed for reason in getattr(exporter, "failure_reasons", ())],
+            [handle.name for handle in self._instruments.values()],
         )
         self._push.start(self)
         self._atexit = _weak_atexit(self)
@@ -224,7 +233,12 @@ class Telemetry:
         return self._health
 
     def collect(self, timeout: float = 10.0) -> MetricsData:
-        """Collect everything recorded so far (cumulative), as OpenTelemetry ``MetricsData``."""
+        """Collect everything recorded so far (cumulative), as OpenTelemetry ``MetricsData``.
+
+        Empty when tradetel is disabled (``OTEL_SDK_DISABLED=true``).
+        """
+        if self._disabled:
+            return MetricsData(resource_metrics=[])
         self._record_folds()
         return self._reader.snapshot(timeout)
 
@@ -447,6 +461,7 @@ def configure(
     catalog: Catalog | Iterable[InstrumentSpec] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    prometheus_registry: Any = None,
     **settings: Any,
 ) -> Telemetry:
     """Build a :class:`Telemetry`: settings, MeterProvider, catalog instruments and backends.
@@ -456,6 +471,8 @@ def configure(
             :class:`~tradetel.catalog.InstrumentSpec` extends the default catalog.
         config_file: a TOML or YAML file (default: ``TRADETEL_CONFIG_FILE``).
         env: the environment to read instead of ``os.environ`` (tests).
+        prometheus_registry: a ``prometheus_client`` registry whose families tradetel's endpoint serves
+            after its own (``docs/coexisting.md``).
         **settings: any setting by argument name: ``service_name``, ``exporters``
             (``"prometheus,otlp"`` or a list), ``prometheus_port``, ``strict``... See
             :data:`tradetel.config.SETTINGS`.
@@ -467,7 +484,7 @@ def configure(
 
         tel = tradetel.configure(service_name="grid-bot", exporters=["prometheus", "dogstatsd"])
     """
-    resolved = load_settings(settings, env=env, config_file=config_file)
+    resolved = load_settings(settings, env=env, config_file=config_file)  # disabled: exporters are ()
     if catalog is None:
         table = DEFAULT_CATALOG
     elif isinstance(catalog, Catalog):
@@ -488,17 +505,32 @@ def configure(
             from .exporters.console import ConsoleExporter
 
             push.append(ConsoleExporter())
-    telemetry = Telemetry(resolved, table, push)
-    if "prometheus" in resolved.exporters:
-        from .exporters.prometheus import PrometheusServer
+    sources = []
+    if prometheus_registry is not None:
+        if "prometheus" not in resolved.exporters:
+            raise ConfigurationError("prometheus_registry", type(prometheus_registry).__name__, _NEEDS_PROMETHEUS)
+        from .exporters.prometheus_client import RegistrySource
 
-        try:
-            server = PrometheusServer.from_settings(telemetry.collect, resolved.prometheus)
-        except BaseException:
-            telemetry.shutdown(timeout=1.0)
-            raise
-        telemetry.add_server(server)
+        sources.append(RegistrySource(prometheus_registry))
+    telemetry = Telemetry(resolved, table, push)
+    for source in sources:
+        source.bind(telemetry)
+    try:
+        if "prometheus" in resolved.exporters:
+            from .exporters.prometheus import PrometheusServer
+
+            telemetry.add_server(PrometheusServer.from_settings(telemetry.collect, resolved.prometheus, sources))
+        if resolved.set_global_meter_provider:
+            from .otel_global import install_global_meter_provider
+
+            install_global_meter_provider(telemetry)
+    except BaseException:
+        telemetry.shutdown(timeout=1.0)
+        raise
     return telemetry
+
+
+_NEEDS_PROMETHEUS = "None unless the prometheus exporter is on (exporters='prometheus' or OTEL_METRICS_EXPORTER)"
 
 
 _default: Telemetry | None = None

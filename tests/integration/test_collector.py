@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import tradetel
+from tradetel.testing import Capture
 
 pytestmark = pytest.mark.integration
 
@@ -18,10 +19,9 @@ LATENCY = "trading_orders_latency_seconds"
 
 
 def _otlp(protocol: str, port: int, *, temporality: str = "cumulative", **env: str) -> tradetel.Telemetry:
-    path = "/v1/metrics" if protocol == "http/protobuf" else ""
     settings = {
         "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}{path}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",  # a base URL: /v1/metrics is appended for HTTP
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
         "OTEL_SERVICE_NAME": "otlp-bot",
         **env,
@@ -158,3 +158,32 @@ def test_datadog_variant_posts_tradetel_metrics_to_the_intake(
     wait_until(posted, "the datadog exporter to post every metric", 60)
     posts = [r for r in capture_server.requests if r.path.startswith(("/api/v2/series", "/api/beta/sketches"))]
     assert {r.headers.get("Dd-Api-Key") for r in posts} == {api_key}
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_base_endpoint_and_capitalised_header_reach_the_collector(
+    protocol: str,
+    collector: Callable[..., Any],
+    collector_env: Callable[..., dict[str, str]],
+    wait_until: Callable[..., Any],
+) -> None:
+    """Only OTEL_EXPORTER_OTLP_ENDPOINT=http://host:port and an `Authorization` header: the collector gets the push.
+
+    Over HTTP the base URL must gain /v1/metrics; over gRPC the header key must be sent in lower case (gRPC
+    refuses metadata keys with capitals, so the push would never leave the process).
+    """
+    env = collector_env()
+    port = int(env["OTLP_GRPC_PORT" if protocol == "grpc" else "OTLP_HTTP_PORT"])
+    otel = collector("gateway.yaml", env, wait_ports=[port])
+    settings = {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20t0ken,X-Desk=Grid",
+        "OTEL_SERVICE_NAME": "headers-bot",
+    }
+    with tradetel.configure(exporters="otlp", export_interval=3600, env=settings) as tel:
+        tel.orders.filled.add(3, exchange="binance", symbol="BTC-USD", side="buy")
+        tel.force_flush()
+        failures = Capture(tel).series("tradetel.export.failures")
+    assert failures == []
+    wait_until(lambda: otel.total("trading_orders_filled_total") == 3, "the fills at the collector", alive=otel.process)

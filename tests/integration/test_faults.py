@@ -137,7 +137,7 @@ def test_collector_absent_killed_and_restarted(
     job = f"faults-{temporality}"
     settings = {
         "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}" + ("/v1/metrics" if protocol != "grpc" else ""),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
         "OTEL_EXPORTER_OTLP_TIMEOUT": "1000",
         "OTEL_SERVICE_NAME": job,

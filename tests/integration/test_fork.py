@@ -143,7 +143,7 @@ def test_forked_children_export_their_own_totals(
     grpc = protocol == "grpc"
     port = int(env["OTLP_GRPC_PORT" if grpc else "OTLP_HTTP_PORT"])
     otel = collector("gateway.yaml", env, wait_ports=[port])
-    endpoint = f"http://127.0.0.1:{port}" + ("" if grpc else "/v1/metrics")
+    endpoint = f"http://127.0.0.1:{port}"
     service = "fork-" + protocol.replace("/", "-")
     result = subprocess.run(
         [sys.executable, __file__, protocol, endpoint, service, str(tmp_path)],

@@ -35,6 +35,10 @@ _FULL = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS})
 _GONE = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ENOENT})
 
 
+SEND_REASONS = ("unreachable", "refused", "buffer_full", "disconnected", "too_large", "send_failed")
+"""Every reason a :class:`SendError` can give."""
+
+
 class SendError(Exception):
     """A datagram was not delivered; ``reason`` names why, for ``tradetel.export.failures``.
 

@@ -49,7 +49,7 @@ from opentelemetry.sdk.resources import Resource
 from .._pipeline import DeltaTracker, ExportFailure, SeriesKey, series_key
 from ..config import DOGSTATSD_MODES, DogStatsdSettings
 from ..errors import ConfigurationError
-from ._dogstatsd_socket import DogStatsdSocket, SendError
+from ._dogstatsd_socket import SEND_REASONS, DogStatsdSocket, SendError
 from ._origin import container_id
 
 __all__ = ["DogStatsdExporter", "DogStatsdSerializer", "metric_name", "sample_rate", "tag"]
@@ -243,7 +243,9 @@ class DogStatsdSerializer:
 
     def _count(self, key: str, name: str, point: NumberDataPoint, constant: _Constant, out: _Groups) -> None:
         delta = self._tracker.sum(key, point)
-        if delta is not None:
+        if delta is not None and (delta.value or self.mode == "statsd"):
+            # A new series at 0 (tradetel's failure and overflow counters exist from start-up) carries
+            # nothing for DataDog, and each series sent is a custom metric there.
             line = f"{name}:{number(delta.value)}|c{_tags(point.attributes, constant)}"
         elif self.mode == "statsd":
             line = f"{name}:0|c{_tags(point.attributes, constant)}"
@@ -332,6 +334,9 @@ class DogStatsdExporter:
 
         exporter = DogStatsdExporter(DogStatsdSettings(url="udp://127.0.0.1:8125", env="paper"))
     """
+
+    failure_reasons = (*SEND_REASONS, "line_too_long", "partial_series")
+    """Every ``reason`` this exporter reports in ``tradetel.export.failures`` (created at 0 at start-up)."""
 
     name = "dogstatsd"
 

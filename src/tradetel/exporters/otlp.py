@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -46,31 +47,72 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from .._pipeline import DeltaTracker, ExportFailure, SharedReader, connection_refused
-from ..config import TEMPORALITIES, OtlpSettings
+from ..config import TEMPORALITIES, OtlpSettings, header_problem
 from ..errors import ConfigurationError
 
-__all__ = ["OtlpExporter", "TemporalityConverter"]
+__all__ = ["OtlpExporter", "TemporalityConverter", "failure_reason"]
 
 
-def _sdk_exporter(settings: OtlpSettings) -> Any:
+def _read_pem(path: str | None, setting: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as pem:
+            return pem.read()
+    except OSError as exc:
+        raise ConfigurationError(setting, path, f"a readable PEM file ({exc.strerror})") from None
+
+
+def _shown(url: str) -> str:
+    """``url`` for logs and reprs: a user and password in it (``https://user:pass@host``) are redacted."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="<redacted>@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _grpc_insecure(settings: OtlpSettings) -> bool:
+    """Whether gRPC goes without TLS, as the SDK decides: ``https`` never; else the setting; else ``http``."""
+    scheme = urlsplit(settings.resolved_endpoint).scheme
+    if scheme == "https":
+        return False
+    if settings.insecure is not None:
+        return settings.insecure
+    return scheme == "http"
+
+
+def _sdk_exporter(settings: OtlpSettings) -> tuple[Any, Callable[[], object]]:
+    """The SDK's exporter, and a function returning the collector's last answer.
+
+    Every value is passed explicitly, so that the exporter does not read ``os.environ`` itself, which
+    may differ from the environment tradetel was given. (One exception: the SDK's HTTP exporter adds the
+    headers of ``OTEL_EXPORTER_OTLP_[METRICS_]HEADERS`` in ``os.environ`` to the ones it is given.)
+    """
     endpoint = settings.resolved_endpoint
-    headers = dict(settings.headers)
+    headers = {key.lower(): value for key, value in settings.headers.items()}  # OtlpSettings may be built by hand
+    problem = header_problem(headers, settings.protocol)
+    if problem is not None:
+        raise ConfigurationError(
+            "otlp_headers", headers, f"headers {settings.protocol} can send; {problem}", secret=True
+        )
     try:
         if settings.protocol == "grpc":
-            from grpc import Compression
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+            import grpc
 
-            compression = {"none": Compression.NoCompression, "gzip": Compression.Gzip, "deflate": Compression.Deflate}[
-                settings.compression
-            ]
-            insecure = settings.insecure if settings.insecure is not None else endpoint.startswith("http://")
+            compression = {
+                "none": grpc.Compression.NoCompression,
+                "gzip": grpc.Compression.Gzip,
+                "deflate": grpc.Compression.Deflate,
+            }[settings.compression]
+            insecure = _grpc_insecure(settings)
             credentials = None
-            if settings.certificate:
-                import grpc
-
-                with open(settings.certificate, "rb") as pem:
-                    credentials = grpc.ssl_channel_credentials(pem.read())
-            return GrpcExporter(
+            if not insecure:
+                credentials = grpc.ssl_channel_credentials(
+                    _read_pem(settings.certificate, "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+                    _read_pem(settings.client_key, "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+                    _read_pem(settings.client_certificate, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+                )
+            exporter = _grpc_exporter_class()(
                 endpoint=endpoint,
                 insecure=insecure,
                 credentials=credentials,
@@ -78,6 +120,8 @@ def _sdk_exporter(settings: OtlpSettings) -> Any:
                 timeout=settings.timeout,
                 compression=compression,
             )
+            exporter._headers = tuple(headers.items())  # given no headers, the SDK would read os.environ's
+            return exporter, lambda: exporter.recorder.code
         from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
@@ -86,43 +130,119 @@ def _sdk_exporter(settings: OtlpSettings) -> Any:
             "gzip": HttpCompression.Gzip,
             "deflate": HttpCompression.Deflate,
         }[settings.compression]
-        return HttpExporter(
+        for path, setting in (
+            (settings.certificate, "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            (settings.client_key, "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+            (settings.client_certificate, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        ):
+            _read_pem(path, setting)  # a missing file is a configuration error now, not a failed export later
+        session = _recording_session(settings.certificate)
+        http_exporter = HttpExporter(
             endpoint=endpoint,
             certificate_file=settings.certificate or None,
+            client_key_file=settings.client_key or None,
+            client_certificate_file=settings.client_certificate or None,
             headers=headers,
             timeout=settings.timeout,
             compression=http_compression,
-            session=_certificate_session(settings.certificate) if settings.certificate else None,
+            session=session,
         )
+        return http_exporter, lambda: session.last_status
     except ImportError:
         raise ConfigurationError(
             "OTEL_METRICS_EXPORTER", "otlp", "the otlp extra installed: pip install 'tradetel[otlp]'"
         ) from None
-    except OSError as exc:
-        raise ConfigurationError(
-            "OTEL_EXPORTER_OTLP_CERTIFICATE", settings.certificate, f"a readable PEM file ({exc.strerror})"
-        ) from None
 
 
-def _certificate_session(certificate: str) -> Any:
-    """A requests session that verifies with ``certificate`` even when ``REQUESTS_CA_BUNDLE`` is set.
+def _recording_session(certificate: str | None) -> Any:
+    """A requests session that remembers the status of its last response (the reason of a failed export).
 
-    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override a session's ``verify``
-    (psf/requests#3829): ``OTEL_EXPORTER_OTLP_CERTIFICATE`` would silently give way to the
-    system bundle, and a collector with a private CA would be refused.
+    With ``certificate``, it also verifies with it even when ``REQUESTS_CA_BUNDLE`` is set: requests
+    lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override a session's ``verify`` (psf/requests#3829),
+    so ``OTEL_EXPORTER_OTLP_CERTIFICATE`` would silently give way to the system bundle, and a collector
+    with a private CA would be refused.
     """
     import requests
 
     class Session(requests.Session):
+        last_status: int | None = None
+
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            self.last_status = None
+            response = super().send(request, **kwargs)
+            self.last_status = response.status_code
+            return response
+
         def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
             merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            if verify is None:
+            if certificate and verify is None:
                 merged["verify"] = self.verify
             return merged
 
     session = Session()
-    session.verify = certificate
+    if certificate:
+        session.verify = certificate
     return session
+
+
+_GRPC_EXPORTER: list[type] = []
+
+
+def _grpc_exporter_class() -> type:
+    """The SDK's gRPC exporter, with an interceptor on its channel that remembers the last status code."""
+    if _GRPC_EXPORTER:
+        return _GRPC_EXPORTER[0]
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc import MetricsServiceStub
+
+    class StatusRecorder(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+        code: Any = None
+
+        def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+            self.code = None
+            outcome = continuation(client_call_details, request)
+            self.code = outcome.code()
+            return outcome
+
+    class Exporter(OTLPMetricExporter):
+        recorder: StatusRecorder
+
+        def _initialize_channel_and_stub(self) -> None:
+            # the SDK builds (and, after UNAVAILABLE, rebuilds) its channel here
+            super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+            if not hasattr(self, "recorder"):
+                self.recorder = StatusRecorder()
+            self._channel = grpc.intercept_channel(self._channel, self.recorder)
+            self._client = MetricsServiceStub(self._channel)  # type: ignore[no-untyped-call,assignment]
+
+    _GRPC_EXPORTER.append(Exporter)
+    return Exporter
+
+
+_HTTP_REASONS = {400: "bad_request", 401: "unauthenticated", 403: "unauthenticated", 413: "bad_request"}
+_HTTP_CONFIGURATION = frozenset({404, 405, 415})
+_GRPC_REASONS = {
+    "UNAUTHENTICATED": "unauthenticated",
+    "PERMISSION_DENIED": "unauthenticated",
+    "INVALID_ARGUMENT": "bad_request",
+    "UNIMPLEMENTED": "configuration",
+}
+
+
+def failure_reason(status: object) -> str:
+    """The ``reason`` of a failed export from the last status the collector answered (None: no answer).
+
+    ``unauthenticated`` (401/403, UNAUTHENTICATED/PERMISSION_DENIED: the headers), ``bad_request`` (400/413,
+    INVALID_ARGUMENT), ``configuration`` (404/405/415, UNIMPLEMENTED: the endpoint, its path or the
+    protocol is wrong) and ``unavailable`` for everything else, which retrying may cure.
+    """
+    if isinstance(status, int) and not isinstance(status, bool):
+        if status in _HTTP_CONFIGURATION:
+            return "configuration"
+        return _HTTP_REASONS.get(status, "unavailable")
+    name = getattr(status, "name", None)
+    return _GRPC_REASONS.get(name, "unavailable") if isinstance(name, str) else "unavailable"
 
 
 class TemporalityConverter:
@@ -209,6 +329,9 @@ class OtlpExporter:
         exporter = OtlpExporter(OtlpSettings(protocol="http/protobuf", endpoint="http://127.0.0.1:4318/v1/metrics"))
     """
 
+    failure_reasons = ("unavailable", "unauthenticated", "bad_request", "configuration")
+    """Every ``reason`` :func:`failure_reason` gives, created at 0 in ``tradetel.export.failures`` at start-up."""
+
     name = "otlp"
 
     def __init__(self, settings: OtlpSettings, *, sdk_exporter: Any = None) -> None:
@@ -216,11 +339,15 @@ class OtlpExporter:
         self._reader: SharedReader | None = None
         self._converter = TemporalityConverter(settings.temporality, self._observable_counters)
         self._own_exporter = sdk_exporter is None
-        self._exporter = sdk_exporter if sdk_exporter is not None else _sdk_exporter(settings)
+        self._last_status: Callable[[], object] = lambda: None
+        if sdk_exporter is not None:
+            self._exporter = sdk_exporter
+        else:
+            self._exporter, self._last_status = _sdk_exporter(settings)
 
     def __repr__(self) -> str:
         return (
-            f"OtlpExporter(protocol={self.settings.protocol!r}, endpoint={self.settings.resolved_endpoint!r}, "
+            f"OtlpExporter(protocol={self.settings.protocol!r}, endpoint={_shown(self.settings.resolved_endpoint)!r}, "
             f"temporality={self.settings.temporality!r})"
         )
 
@@ -244,8 +371,13 @@ class OtlpExporter:
             raise
         if result is not MetricExportResult.SUCCESS:
             converter.discard()
+            status = self._last_status()
+            reason = failure_reason(status)
+            answer = f" (the collector answered {getattr(status, 'name', status)})" if status is not None else ""
             raise ExportFailure(
-                ["unavailable"], f"OTLP export to {self.settings.resolved_endpoint} failed (after the SDK's retries)"
+                [reason],
+                f"OTLP export to {_shown(self.settings.resolved_endpoint)} failed{answer}, reason {reason} "
+                "(after the SDK's retries)",
             )
         converter.commit()
 
@@ -266,7 +398,7 @@ class OtlpExporter:
         self._converter.reset()
         if self._own_exporter:
             _INHERITED.append(self._exporter)
-            self._exporter = _sdk_exporter(self.settings)
+            self._exporter, self._last_status = _sdk_exporter(self.settings)
 
 
 _INHERITED: list[Any] = []

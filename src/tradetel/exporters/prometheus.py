@@ -56,6 +56,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _logger = logging.getLogger("tradetel")
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 Collect = Callable[[], MetricsData]
+Source = Callable[[MetricsData], bytes]
+"""More families for the exposition, given the collection being served (see ``prometheus_client.RegistrySource``)."""
 
 
 def _label_name(key: str) -> str:
@@ -229,15 +231,20 @@ class PrometheusServer:
         tls_cert: str | None = None,
         tls_key: str | None = None,
         basic_auth: tuple[str, str] | None = None,
+        sources: Sequence[Source] = (),
     ) -> None:
         context = _tls_context(tls_cert, tls_key) if tls_cert or tls_key else None
         authorized = _basic_auth(*basic_auth) if basic_auth is not None else None
-        handler = _handler_class(collect, path, authorized)
+        handler = _handler_class(collect, path, authorized, tuple(sources))
         try:
             self._server = _Server((host, port), handler)
         except OSError as exc:
             accepted = "a free port (set OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port)"
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            if exc.errno == errno.EADDRINUSE:
+                from ..otel_global import port_taken_hint
+
+                accepted += "; " + port_taken_hint(port)
+            elif exc.errno != errno.EACCES:
                 accepted = f"an address this machine can bind ({exc.strerror})"
             raise ConfigurationError(
                 "OTEL_EXPORTER_PROMETHEUS_HOST/OTEL_EXPORTER_PROMETHEUS_PORT", f"{host}:{port}", accepted
@@ -255,8 +262,10 @@ class PrometheusServer:
         self._thread.start()
 
     @classmethod
-    def from_settings(cls, collect: Collect, settings: PrometheusSettings) -> PrometheusServer:
-        """The server :func:`tradetel.configure` starts for ``settings``."""
+    def from_settings(
+        cls, collect: Collect, settings: PrometheusSettings, sources: Sequence[Source] = ()
+    ) -> PrometheusServer:
+        """The server :func:`tradetel.configure` starts for ``settings``; ``sources`` add families after tradetel's."""
         password = settings.basic_auth_password
         username = settings.basic_auth_username
         return cls(
@@ -267,6 +276,7 @@ class PrometheusServer:
             tls_cert=settings.tls_cert,
             tls_key=settings.tls_key,
             basic_auth=(username, password.reveal()) if username and password else None,
+            sources=sources,
         )
 
     @property
@@ -347,10 +357,11 @@ def _basic_auth(username: str, password: str) -> Callable[[str | None], bool]:
     return authorized
 
 
-def _exposition(collect: Collect) -> tuple[int, str, bytes]:
+def _exposition(collect: Collect, sources: Sequence[Source] = ()) -> tuple[int, str, bytes]:
     """Status, content type and body of one scrape; a failing collection is a 500, logged, never raised."""
     try:
-        return 200, CONTENT_TYPE, render(collect())
+        data = collect()
+        return 200, CONTENT_TYPE, render(data) + b"".join(source(data) for source in sources)
     except Exception:
         _logger.exception("tradetel: rendering the Prometheus exposition failed")
         return 500, "text/plain; charset=utf-8", b"collection failed\n"
@@ -366,7 +377,7 @@ _UNAUTHORIZED = b"authentication required\n"
 
 
 def _handler_class(
-    collect: Collect, path: str, authorized: Callable[[str | None], bool] | None = None
+    collect: Collect, path: str, authorized: Callable[[str | None], bool] | None = None, sources: Sequence[Source] = ()
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "tradetel"
@@ -385,7 +396,7 @@ def _handler_class(
             if self.path.split("?", 1)[0] != path:
                 self.send_error(404, "not found; metrics are at " + path)
                 return
-            status, content_type, body = _exposition(collect)
+            status, content_type, body = _exposition(collect, sources)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
