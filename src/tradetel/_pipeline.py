@@ -15,12 +15,14 @@ collector costs one failed attempt per interval and no memory.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics import (
     Counter,
@@ -116,6 +118,25 @@ class SharedReader(MetricReader):
         """In a forked child: a fresh lock (the parent may have held it) and no half-received collection."""
         renew_lock(self, "_lock")
         self._received = None
+
+
+def connection_refused(endpoint: str, default_port: int, timeout: float) -> bool:
+    """Whether a TCP connection to ``endpoint`` (``scheme://host:port/...`` or ``host:port``) is refused now.
+
+    ``False`` for anything else: it connected, timed out, or the endpoint is not a TCP address
+    (``unix:``, ``dns:///``...), which an exporter is then left to try within its own deadline.
+    """
+    parts = urlsplit(endpoint if "://" in endpoint else "tcp://" + endpoint)
+    if parts.scheme not in ("http", "https", "tcp") or not parts.hostname:
+        return False
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else default_port)
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def series_key(metric: str, attributes: Mapping[str, Any] | None) -> SeriesKey:
@@ -265,6 +286,11 @@ class PushLoop:
             if bind is not None:
                 bind(reader)
 
+    @property
+    def pushes(self) -> bool:
+        """Whether there is any push exporter (something to flush at exit)."""
+        return bool(self._exporters)
+
     def start(self, owner: object = None) -> None:
         """Start the export thread; it keeps ``owner`` (the Telemetry) alive until the loop stops.
 
@@ -279,10 +305,10 @@ class PushLoop:
     def _run(self, owner: object) -> None:
         while not self._stop.wait(self._interval):
             self.export_once()
-        self.export_once()  # the final flush: shutdown() waits for it until its deadline
+        self.export_once(final=True)  # shutdown() waits for it until its deadline
 
-    def export_once(self) -> None:
-        """Collect and export now (also used for the final flush)."""
+    def export_once(self, *, final: bool = False) -> None:
+        """Collect and export now; ``final`` for the last flush, which skips a backend that refuses connections."""
         with self._export_lock:
             try:
                 data = self._reader.snapshot(self._timeout)
@@ -290,7 +316,35 @@ class PushLoop:
                 self._health.export_failed("collect", type(exc).__name__, str(exc))
                 return
             for exporter in self._exporters:
+                if final and self._refuses(exporter, data):
+                    continue
                 self._export(exporter, data)
+
+    def _refuses(self, exporter: PushExporter, data: MetricsData) -> bool:
+        """Whether ``exporter``'s backend refuses connections right now; the loss is then counted and logged.
+
+        Nothing can be delivered to a port nobody listens on, and an exporter would spend the whole
+        shutdown deadline retrying it (the OTLP exporters back off for up to their timeout). A
+        connection refused is immediate and certain; anything else (a timeout, an unknown host) is
+        left to the exporter and the deadline.
+        """
+        probe = getattr(exporter, "refused", None)
+        if probe is None or not probe(min(self._timeout, 1.0)):
+            return False
+        points = sum(
+            len(metric.data.data_points)
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        )
+        metrics = len({m.name for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics})
+        self._health.export_failed(
+            exporter.name,
+            "refused",
+            f"the backend refused the connection at the final flush: {points} points of {metrics} metrics "
+            "recorded since the last export that arrived were not delivered",
+        )
+        return True
 
     def _export(self, exporter: PushExporter, data: MetricsData) -> None:
         start = time.perf_counter()
@@ -321,7 +375,7 @@ class PushLoop:
         else:
             flushed = True
             if self._exporters:
-                self.export_once()
+                self.export_once(final=True)
         if not flushed:
             detail = f"the final flush did not finish within the shutdown deadline of {timeout:g} s"
             self._health.export_failed("shutdown", "deadline", detail)

@@ -23,7 +23,7 @@ disables instruments.
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import linecache
 import time
 from bisect import bisect_left
@@ -49,9 +49,11 @@ from opentelemetry.sdk.resources import Resource
 
 __all__ = [
     "WRITE_GLOBALS",
+    "ForkAwareMeterProvider",
     "Measurement",
     "SeriesStore",
     "compile_function",
+    "provider_resource",
     "renew_lock",
     "reset_after_fork",
     "view_instrument_match",
@@ -116,19 +118,18 @@ def write_source(aggregation_class: type, indent: str) -> str:
     return "".join(indent + line + "\n" for line in source.splitlines())
 
 
-_COMPILED = itertools.count(1)
-
-
 def compile_function(
     source: str, factory: str, filename: str, names: dict[str, Any] | None = None
 ) -> Callable[..., Any]:
     """Compile ``source``, which defines the function ``factory``, with :data:`WRITE_GLOBALS` and ``names``.
 
-    The source is registered with :mod:`linecache` under a unique ``<...>`` name,
-    so tracebacks through generated code show its lines.
+    The source is registered with :mod:`linecache` under a ``<...>`` name made from
+    its digest, so tracebacks through generated code show its lines, and the same
+    source compiled again (each ``configure()``) reuses the entry instead of adding one.
     """
     namespace: dict[str, Any] = {**WRITE_GLOBALS, **(names or {})}
-    filename = f"{filename[:-1]}-{next(_COMPILED)}>" if filename.endswith(">") else filename
+    if filename.endswith(">"):
+        filename = f"{filename[:-1]}-{hashlib.blake2b(source.encode(), digest_size=8).hexdigest()}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     # The source is built from the fixed snippets above and catalog keys checked to be identifiers.
     exec(compile(source, filename, "exec"), namespace)
@@ -278,6 +279,27 @@ def _fresh_aggregation(match: _ViewInstrumentMatch, attributes: Any, start: int)
     return factory._create_aggregation(match._instrument, attributes, view._exemplar_reservoir_factory, start)
 
 
+class ForkAwareMeterProvider(MeterProvider):
+    """The SDK's MeterProvider, keeping the ``service.instance.id`` :func:`reset_after_fork` gave a child.
+
+    The SDK registers a fork hook per provider that re-runs the process-dependent resource
+    detectors in the child; it may run after tradetel's and would replace the child's instance id.
+    """
+
+    instance_id: str | None = None
+
+    def _handle_fork(self) -> None:
+        super()._handle_fork()
+        if self.instance_id is not None:
+            self._update_resource(Resource({"service.instance.id": self.instance_id}))
+
+
+def provider_resource(provider: MeterProvider) -> Resource:
+    """The resource ``provider`` puts on every collection, as it is now (it changes after a fork)."""
+    resource: Resource = provider._sdk_config.resource
+    return resource
+
+
 def reset_after_fork(provider: MeterProvider, instance_id: str) -> Resource:
     """In a forked child: fresh SDK locks, every series back to empty, and a new ``service.instance.id``.
 
@@ -304,6 +326,8 @@ def reset_after_fork(provider: MeterProvider, instance_id: str) -> Resource:
                         aggregation.__class__ = _inherited_class(type(fresh))
     config = provider._sdk_config
     config.resource = config.resource.merge(Resource({"service.instance.id": instance_id}))
+    if isinstance(provider, ForkAwareMeterProvider):
+        provider.instance_id = instance_id
     resource: Resource = config.resource
     return resource
 

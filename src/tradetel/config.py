@@ -641,7 +641,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("TRADETEL_HANDLE_SIGTERM",),
         _bool,
         "true or false",
-        "On SIGTERM, exit cleanly (status 143) so that the final flush runs; a previous handler is called "
+        "On SIGTERM, flush within shutdown_timeout, then exit with status 143; a previous handler is called "
         "instead. Needs configure() in the main thread. Default false.",
     ),
     Setting(

@@ -60,6 +60,7 @@ from types import TracebackType
 from typing import Any, ClassVar, ParamSpec, TypeGuard, TypeVar, overload
 
 from . import _extractors as extract
+from ._fork import renew_after_fork
 from ._instruments import BoundSeries, Instrument
 from .catalog import Kind
 from .errors import ConfigurationError, MeasurementError
@@ -1187,6 +1188,7 @@ class order_cancel(_OrderBase):  # noqa: N801 - a decorator reads as a function
 
 _STREAKS: weakref.WeakKeyDictionary[Telemetry, dict[str, int]] = weakref.WeakKeyDictionary()
 _STREAK_LOCK = threading.Lock()
+renew_after_fork(__name__, "_STREAK_LOCK")  # taken on every decorated call
 _NO_TELEMETRY_STREAKS: dict[str, int] = {}
 
 

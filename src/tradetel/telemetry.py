@@ -7,10 +7,11 @@ one Meter, starts the backends it was asked for and returns a
 process-wide default is an explicit opt-in: :func:`set_default`.
 
 Lifecycle: the last interval is flushed by ``shutdown()``, at interpreter
-exit (atexit) and, with ``handle_sigterm``, on SIGTERM, within
-``shutdown_timeout``. After ``os.fork`` the child starts clean: empty series,
-its own ``service.instance.id``, fresh locks, a new export thread and no
-inherited Prometheus listener.
+exit (atexit), at the exit of a multiprocessing child (its finalizers, and on
+the SIGTERM of ``Pool.terminate()``) and, with ``handle_sigterm``, on SIGTERM,
+within ``shutdown_timeout``. After ``os.fork`` the child starts clean: empty
+series, its own ``service.instance.id``, fresh locks, a new export thread and
+no inherited Prometheus listener.
 """
 
 from __future__ import annotations
@@ -18,27 +19,34 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import signal
 import sys
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Mapping
-from types import FrameType, TracebackType
+from collections.abc import Iterable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 
+from . import _fork, _sigterm
 from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 
 if TYPE_CHECKING:
     from ._lifecycle import OrderTracker
 from ._pipeline import PushExporter, PushLoop, SharedReader
-from ._sdk import SeriesStore, enable_provider, renew_lock, reset_after_fork, view_instrument_match
+from ._sdk import (
+    ForkAwareMeterProvider,
+    SeriesStore,
+    enable_provider,
+    provider_resource,
+    renew_lock,
+    reset_after_fork,
+    view_instrument_match,
+)
 from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
 from .config import Settings, load_settings
@@ -100,10 +108,9 @@ class Telemetry:
         self._disabled = settings.disabled
         self._health = Health(settings.strict and not settings.disabled)  # disabled: a no-op never raises
         self._reader = SharedReader(settings.cardinality_limit)
-        self.resource = _resource(settings)
-        self.meter_provider = MeterProvider(
+        self.meter_provider = ForkAwareMeterProvider(
             metric_readers=[self._reader],
-            resource=self.resource,
+            resource=_resource(settings),
             views=build_views(self.catalog, settings.cardinality_limit),
             exemplar_filter=AlwaysOffExemplarFilter(),
             shutdown_on_exit=False,
@@ -134,9 +141,12 @@ class Telemetry:
         self._closed = False
         self._close_lock = threading.Lock()
         self._order_tracker: OrderTracker | None = None
+        self._shut_down = threading.Event()
+        self._closing_thread: int | None = None
         self._servers: list[Any] = []
         handle_sigterm = settings.handle_sigterm and not settings.disabled
-        self._sigterm = _SigtermHandler.install() if handle_sigterm else None  # may raise: nothing started yet
+        # may raise: nothing started yet
+        self._sigterm = _sigterm.install(self, required=True) if handle_sigterm else None
         pushed = list(exporters)
         self._push = PushLoop(self._reader, pushed, settings.export_interval, settings.export_timeout, self._health)
         self._health.start_at_zero(
@@ -146,7 +156,9 @@ class Telemetry:
         self._push.start(self)
         self._atexit = _weak_atexit(self)
         self._multiprocessing_hook = False
-        _register_fork_hooks(self)
+        _fork.track(self)
+        if _in_multiprocessing_child():
+            _enter_multiprocessing_child(self)  # spawn and forkserver children, or configure() after a fork
 
     # --- instruments ------------------------------------------------------------------------------
 
@@ -285,20 +297,34 @@ class Telemetry:
         """Export to push backends now, without waiting for the interval."""
         self._push.export_once()
 
+    @property
+    def shutdown_timeout(self) -> float:
+        return self.settings.shutdown_timeout
+
     def shutdown(self, timeout: float | None = None) -> None:
         """Flush the last interval to push backends, stop servers and threads. Idempotent.
 
         The final flush gets ``timeout`` seconds (default ``shutdown_timeout``); an exporter still
-        retrying a dead backend then is aborted, and the miss is counted and logged.
+        retrying a dead backend then is aborted, and the miss is counted and logged. A call while
+        another thread is shutting down waits for that shutdown (at most the deadline), so that
+        atexit and the SIGTERM handler never end the process in the middle of each other's flush.
         """
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
         deadline = self.settings.shutdown_timeout if timeout is None else timeout
+        with self._close_lock:
+            closed, self._closed = self._closed, True
+            if not closed:
+                self._closing_thread = threading.get_ident()
+        if closed:
+            if self._closing_thread != threading.get_ident():
+                self._shut_down.wait(deadline)
+            return
+        try:
+            self._shutdown(deadline)
+        finally:
+            self._shut_down.set()
+
+    def _shutdown(self, deadline: float) -> None:
         atexit.unregister(self._atexit)
-        if self._sigterm is not None:
-            self._sigterm.uninstall()
         self._record_folds()
         self._push.shutdown(deadline)
         for server in self._servers:
@@ -309,6 +335,9 @@ class Telemetry:
         self.meter_provider.shutdown(timeout_millis=deadline * 1000)
         if get_default() is self:
             set_default(None)
+        if self._sigterm is not None:
+            # Only now: a SIGTERM during the flush (Pool.terminate() during a worker's exit) must not kill it.
+            _sigterm.uninstall(self._sigterm, self)
 
     # --- fork -------------------------------------------------------------------------------------
 
@@ -331,14 +360,13 @@ class Telemetry:
         exported twice or overwritten at the collector.
         """
         renew_lock(self, "_close_lock")
+        self._shut_down = threading.Event()
         if self._closed:
+            self._shut_down.set()  # a shutdown running in another thread of the parent is not the child's
             return
-        self.resource = reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
+        reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
         renew_lock(self._health, "_lock")
         self._order_tracker = None  # the parent's open orders are the parent's to follow
-        decorators = sys.modules.get("tradetel.decorators")
-        if decorators is not None:
-            renew_lock(decorators, "_STREAK_LOCK")  # exchange_call's error streaks, taken on every decorated call
         for normalizer in self._normalizers.values():
             renew_lock(normalizer, "_lock")
             normalizer.folded = 0  # the parent's pending folds are the parent's to count
@@ -352,6 +380,11 @@ class Telemetry:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def resource(self) -> Resource:
+        """The resource every export carries (``service.name``, ``service.instance.id``...)."""
+        return provider_resource(self.meter_provider)
 
     def __enter__(self) -> Telemetry:
         return self
@@ -381,81 +414,35 @@ def _weak_atexit(telemetry: Telemetry) -> Any:
     return flush_at_exit
 
 
-def _register_fork_hooks(telemetry: Telemetry) -> None:
-    """Fork hooks holding the Telemetry weakly (they cannot be unregistered; a collected one is skipped)."""
-    if not hasattr(os, "register_at_fork"):
+def _in_multiprocessing_child() -> bool:
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
+
+
+def _enter_multiprocessing_child(telemetry: Telemetry) -> None:
+    """In a multiprocessing child: flush at its exit and on the SIGTERM of ``Pool.terminate()``.
+
+    Multiprocessing children of the fork and forkserver start methods leave through
+    ``os._exit()``, which skips atexit; they run multiprocessing's finalizers instead.
+    ``Pool.__exit__`` calls ``terminate()``, which SIGTERMs workers that have not exited yet
+    (possibly in the middle of their exit flush) and then waits for them.
+    """
+    from multiprocessing.util import Finalize
+
+    if telemetry.closed:
         return
-    ref = weakref.ref(telemetry)
-
-    def before() -> None:
-        alive = ref()
-        if alive is not None:
-            alive._before_fork()
-
-    def after_in_child() -> None:
-        alive = ref()
-        if alive is not None:
-            alive._after_fork_in_child()
-
-    os.register_at_fork(before=before, after_in_child=after_in_child)
+    Finalize(telemetry, telemetry._atexit, exitpriority=10)
+    if telemetry._push.pushes and telemetry._sigterm is None:
+        telemetry._sigterm = _sigterm.install_in_multiprocessing_child(telemetry)
 
 
 def _finalize_in_multiprocessing_child(telemetry: Telemetry) -> None:
-    from multiprocessing.util import Finalize
-
-    Finalize(telemetry, telemetry._atexit, exitpriority=10)
+    _enter_multiprocessing_child(telemetry)
 
 
 def _child_instance_id(configured: str | None) -> str:
     """A forked child's ``service.instance.id``: the configured id with the child's pid, else a new random id."""
     return f"{configured}-{os.getpid()}" if configured else str(uuid.uuid4())
-
-
-_Handler = Callable[[int, FrameType | None], Any] | int | None
-
-
-class _SigtermHandler:
-    """The opt-in SIGTERM handler: a clean exit (status 143) so that atexit flushes, or the previous handler.
-
-    The default action of SIGTERM ends the process at once, atexit and the final flush included.
-    This handler raises ``SystemExit(128 + SIGTERM)`` in the main thread instead: the stack
-    unwinds (releasing any lock the interrupted code held, which a flush from inside the handler
-    could deadlock on), then atexit runs :meth:`Telemetry.shutdown`. A previous Python handler
-    is called instead, and the application exits its own way (atexit flushes then too).
-    """
-
-    def __init__(self, previous: _Handler) -> None:
-        self.previous = previous
-
-    @classmethod
-    def install(cls) -> _SigtermHandler | None:
-        if threading.current_thread() is not threading.main_thread():
-            raise ConfigurationError(
-                "handle_sigterm/TRADETEL_HANDLE_SIGTERM",
-                True,
-                "configure() called in the main thread (only it can install signal handlers)",
-            )
-        previous = signal.getsignal(signal.SIGTERM)
-        if previous == signal.SIG_IGN:
-            _logger.info("tradetel: SIGTERM is ignored by this process; handle_sigterm leaves it so")
-            return None
-        handler = cls(previous)
-        signal.signal(signal.SIGTERM, handler)
-        return handler
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if callable(self.previous):
-            self.previous(signum, frame)
-            return
-        raise SystemExit(128 + signum)
-
-    def uninstall(self) -> None:
-        """Put the previous handler back, if this one is still the installed one."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        previous = self.previous if self.previous is not None else signal.SIG_DFL
-        if signal.getsignal(signal.SIGTERM) is self:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _resource(settings: Settings) -> Resource:

@@ -46,7 +46,7 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
-from .._pipeline import DeltaTracker, ExportFailure, SharedReader
+from .._pipeline import DeltaTracker, ExportFailure, SharedReader, connection_refused
 from ..config import TEMPORALITIES, OtlpSettings, header_problem
 from ..errors import ConfigurationError
 
@@ -380,6 +380,11 @@ class OtlpExporter:
                 "(after the SDK's retries)",
             )
         converter.commit()
+
+    def refused(self, timeout: float) -> bool:
+        """Whether the collector refuses connections now (the push loop then skips the final flush)."""
+        default_port = 4317 if self.settings.protocol == "grpc" else 4318
+        return self._own_exporter and connection_refused(self.settings.resolved_endpoint, default_port, timeout)
 
     def shutdown(self, timeout: float) -> None:
         self._exporter.shutdown(timeout_millis=timeout * 1000)
