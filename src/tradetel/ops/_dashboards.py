@@ -115,8 +115,10 @@ def _operations(o: Objectives) -> tuple[tuple[str, tuple[PanelSpec, ...]], ...]:
                 ),
                 PanelSpec(
                     "Order latency",
-                    _quantiles("orders.latency", "stage", "{{stage}}"),
-                    description="Submit to acknowledgement, submit to fill, cancel request to confirmation.",
+                    # One quantile per clock: the venue's and the local clock are never mixed in one series.
+                    _quantiles("orders.latency", "stage, clock", "{{stage}} ({{clock}})"),
+                    description="Decision to submit, submit to acknowledgement, first fill and final state, "
+                    "cancel request to confirmation; per clock (exchange or local).",
                 ),
                 PanelSpec(
                     "Partial fills and cancels",
