@@ -41,6 +41,7 @@ class Health:
         "_overflow_series",
         "_saturated",
         "_unknown_keys",
+        "fast_path_off_count",
         "strict",
     )
 
@@ -55,6 +56,7 @@ class Health:
         self._logged: set[tuple[str, str]] = set()
         self._saturated = False
         self._lock = threading.Lock()
+        self.fast_path_off_count = 0
 
     def bind(
         self,
@@ -81,6 +83,21 @@ class Health:
                 self._export_failures.add(0, {"exporter": exporter, "reason": reason})
         for instrument in instruments:
             self._overflow_counter(instrument)(0)
+
+    def fast_path_off(self, problems: Iterable[str]) -> None:
+        """The installed SDK does not keep the fast path's contract: catalog instruments use the public path.
+
+        Counted in ``fast_path_off_count`` and logged once with what the contract check found.
+        """
+        found = list(problems)
+        self.fast_path_off_count += 1
+        self.log_once(
+            "tradetel",
+            "fast_path_off",
+            "tradetel: the fast path is off for this OpenTelemetry SDK (%s); recording through the public API "
+            "path, which exports the same data at a higher cost per call",
+            "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else ""),
+        )
 
     def exported(self, exporter: str, seconds: float) -> None:
         """One push to ``exporter`` took ``seconds``, whether it succeeded or not."""
