@@ -167,6 +167,26 @@ def _plain_unbound(handle: Instrument, stateful: tuple[int, ...]) -> Callable[..
 
         return record
 
+    def rechecked(attributes: dict[str, object]) -> tuple[Any, ...]:
+        """The stateful policies' results for ``attributes`` (they are called on every call)."""
+        return tuple(missing if (raw := attributes.get(k, missing)) is missing else n(raw) for k, n in rechecks)
+
+    if len(rechecks) <= 2:
+        # One or two stateful policies (exchange and symbol TopN in the default catalog): unrolled.
+        (key0, normalize0), (key1, normalize1) = (rechecks * 2)[:2]
+        two = len(rechecks) == 2
+
+        def rechecked(attributes: dict[str, object]) -> tuple[Any, ...]:
+            first = attributes.get(key0, missing)
+            if first is not missing:
+                first = normalize0(first)
+            if not two:
+                return (first,)
+            second = attributes.get(key1, missing)
+            if second is not missing:
+                second = normalize1(second)
+            return (first, second)
+
     def record_rechecked(value: Any = 1, /, **attributes: object) -> None:
         kind = type(value)
         if (kind is not int and kind is not float) or not low <= value <= high:
@@ -182,7 +202,7 @@ def _plain_unbound(handle: Instrument, stateful: tuple[int, ...]) -> Callable[..
             miss(value, attributes, key)
             return
         try:
-            results = tuple(missing if (raw := attributes.get(k, missing)) is missing else n(raw) for k, n in rechecks)
+            results = rechecked(attributes)
         except Exception:  # a failing policy: _resolve drops and counts the call
             miss(value, attributes, key)
             return
