@@ -94,8 +94,8 @@ class Health:
         self.log_once(
             "tradetel",
             "fast_path_off",
-            "tradetel: the fast path is off for this OpenTelemetry SDK (%s); recording through the public API "
-            "path, which exports the same data at a higher cost per call",
+            "tradetel: the fast path is off for this OpenTelemetry SDK (%s); catalog instruments are aggregated "
+            "by tradetel and exported through the SDK's public data classes (the same data)",
             "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else ""),
         )
 
