@@ -195,23 +195,24 @@ class OwnInstrument:
 
     It takes the calls of an OpenTelemetry synchronous instrument (``add``, ``set``, ``record``
     with an attribute mapping) and records them into the same series as the handle, as the
-    SDK's instrument would: no label policy, and a negative ``Counter.add`` refused.
+    SDK's instrument behind the catalog's view would: no label policy, attribute keys outside the
+    catalog's left out, and a negative ``Counter.add`` refused.
     """
 
-    __slots__ = ("_store", "description", "kind", "name", "unit")
-
-    def __init__(self, name: str, unit: str, description: str, kind: Kind) -> None:
+    def __init__(self, name: str, unit: str, description: str, kind: Kind, keys: Iterable[str] = ()) -> None:
         self.name = name
         self.unit = unit
         self.description = description
         self.kind = kind
+        self._keys = frozenset(keys)
         self._store: OwnSeriesStore | None = None
 
     def _record(self, value: float | int, attributes: Mapping[str, Any] | None) -> None:
         store = self._store
         if store is None or (self.kind is Kind.COUNTER and value < 0):
             return
-        store.write(store.aggregation(dict(attributes or {})), value)
+        keys = self._keys
+        store.write(store.aggregation({k: v for k, v in (attributes or {}).items() if k in keys}), value)
 
     def add(self, amount: float | int, attributes: Mapping[str, Any] | None = None, context: Any = None) -> None:
         self._record(amount, attributes)

@@ -216,7 +216,7 @@ class Telemetry:
             otel: Any = create(name, unit=spec.unit, description=spec.description)
             store = SeriesStore(view_instrument_match(self.meter_provider, self._reader, otel))
         else:
-            otel = OwnInstrument(name, spec.unit, spec.description, spec.kind)
+            otel = OwnInstrument(name, spec.unit, spec.description, spec.kind, spec.attribute_keys)
             store = OwnSeriesStore(otel, series_limit(spec, self.settings.cardinality_limit), spec.buckets or ())
             self._own.add(store)
         handle = HANDLE_TYPES[spec.kind](spec, name, otel, normalizers, self._health, store, self.settings.recording)
