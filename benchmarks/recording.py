@@ -275,7 +275,7 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
             scalar = name != "histogram"
             attrs_target = TARGETS["scalar_attrs" if scalar else "histogram_attrs"]
             if variant.startswith("public"):
-                attrs_target = min(attrs_target, TARGETS["public_attrs"]) if scalar else TARGETS["public_attrs"]
+                attrs_target = TARGETS["public_attrs"]
             add(
                 f"tradetel.{variant}.{name}.attrs3",
                 group,

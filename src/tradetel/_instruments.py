@@ -2,13 +2,16 @@
 
 A handle checks the value and the attribute keys against its catalog entry,
 normalises attribute values through the entry's label policies, and records
-into the SDK aggregation of the OpenTelemetry instrument (see ``_sdk``).
+into the SDK aggregation of the OpenTelemetry instrument (the fast path, see
+``_sdk``) or into tradetel's own series (the public path, see ``_series``).
 ``bind(**attributes)`` resolves and checks the attributes once and returns a
 series handle for hot loops.
 
 The recording methods (``add``/``set``/``record``, unbound and bound) are
-generated per catalog entry when the :class:`~tradetel.Telemetry` is built,
-because a trading loop calls them on every tick. The generated method takes
+generated per catalog entry when the :class:`~tradetel.Telemetry` is built
+(templates in ``_codegen``), because a trading loop calls them on every tick;
+``recording="plain"`` builds them from closures instead, at a measured cost
+(``docs/performance.md``). The generated method takes
 the entry's attribute keys as keyword-only parameters (no ``**kwargs`` dict
 to build and hash), checks ``int``/``float`` values with two comparisons,
 and finds the series in a per-handle memo keyed by the raw values tuple.

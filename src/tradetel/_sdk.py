@@ -1,7 +1,7 @@
 """The one module that touches OpenTelemetry SDK internals: the compatibility adapter.
 
 tradetel's fast path records straight into the SDK's aggregation objects. It
-looks the aggregation for an attribate set up once, through the SDK's own
+looks the aggregation for an attribute set up once, through the SDK's own
 ``_get_or_create_aggregation``, so views, cardinality limits and the overflow
 series behave exactly as in the SDK; then it updates that aggregation's
 fields under the aggregation's own lock, doing exactly what the
@@ -49,6 +49,7 @@ __all__ = [
     "contract_problems",
     "enable_provider",
     "observable_counter_names",
+    "private_names_markdown",
     "provider_resource",
     "renew_lock",
     "reset_after_fork",
@@ -122,6 +123,29 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
     PrivateName("histogram", "_record_min_max"),
 )
 """Every private SDK name tradetel uses, checked by :func:`contract_problems` before the fast path is used."""
+
+_ROLES = {
+    "provider": "`MeterProvider`",
+    "consumer": "its measurement consumer",
+    "meter": "each `Meter`",
+    "storage": "the reader's storage",
+    "match": "`_ViewInstrumentMatch` (one per instrument and view)",
+    "view": "`View`",
+    "factory": "the view's `Aggregation`",
+    "sum": "`_SumAggregation` (a series)",
+    "last_value": "`_LastValueAggregation` (a series)",
+    "histogram": "`_ExplicitBucketHistogramAggregation` (a series)",
+}
+
+
+def private_names_markdown() -> str:
+    """The table of :data:`PRIVATE_NAMES` in ``docs/performance.md`` (a test keeps it current)."""
+    rows = ["| where | private name |", "|---|---|"]
+    for entry in PRIVATE_NAMES:
+        where = f"module `{entry.owner}`" if entry.module else _ROLES[entry.owner]
+        rows.append(f"| {where} | `{entry.name}` |")
+    return "\n".join(rows)
+
 
 # The signatures the fast path calls, by parameter names (checked on the probe's objects).
 _SIGNATURES: dict[tuple[str, str], tuple[str, ...]] = {
