@@ -67,7 +67,12 @@ def reference() -> tuple[Any, ...]:
     return exported
 
 
-def _falls_back(reference: tuple[Any, ...], caplog: pytest.LogCaptureFixture, expected: str) -> None:
+def _falls_back(
+    reference: tuple[Any, ...], caplog: pytest.LogCaptureFixture, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradetel import _health
+
+    monkeypatch.setattr(_health, "_FAST_PATH_OFF_LOGGED", [])  # as in a fresh process
     problems = _sdk.contract_problems(refresh=True)
     if SDK_VERSION >= (1, 45):
         assert any(expected in problem for problem in problems), problems
@@ -80,6 +85,10 @@ def _falls_back(reference: tuple[Any, ...], caplog: pytest.LogCaptureFixture, ex
     assert telemetry.health.fast_path_off_count == 1
     assert len([r for r in caplog.records if "fast path is off" in r.getMessage()]) == 1
     assert exported == reference
+    caplog.clear()
+    again, _ = _exported()
+    assert again.health.fast_path_off_count == 1
+    assert not [r for r in caplog.records if "fast path is off" in r.getMessage()], "logged once per process"
 
 
 def test_the_fast_path_engages_where_the_contract_holds() -> None:
@@ -114,7 +123,7 @@ def test_each_renamed_private_name_turns_the_fast_path_off(
     """A private name the SDK no longer has is reported, and the public path exports the fast path's data."""
     renamed = dataclasses.replace(entry, name=entry.name + "_renamed")
     monkeypatch.setattr(_sdk, "PRIVATE_NAMES", tuple(renamed if e == entry else e for e in _sdk.PRIVATE_NAMES))
-    _falls_back(reference, caplog, entry.name + "_renamed")
+    _falls_back(reference, caplog, entry.name + "_renamed", monkeypatch)
 
 
 def test_all_private_names_renamed_at_once(
@@ -123,7 +132,7 @@ def test_all_private_names_renamed_at_once(
     """With every private name gone at once the public path still exports the fast path's data."""
     renamed = tuple(dataclasses.replace(e, name=e.name + "_renamed") for e in _sdk.PRIVATE_NAMES)
     monkeypatch.setattr(_sdk, "PRIVATE_NAMES", renamed)
-    _falls_back(reference, caplog, "_renamed")
+    _falls_back(reference, caplog, "_renamed", monkeypatch)
 
 
 def test_aggregations_with_slots_turn_the_fast_path_off(
@@ -135,7 +144,7 @@ def test_aggregations_with_slots_turn_the_fast_path_off(
     for cls in aggregation._SumAggregation.__mro__[:-1]:
         if "__slots__" not in vars(cls):
             monkeypatch.setattr(cls, "__slots__", ("_lock", "_value"), raising=False)
-    _falls_back(reference, caplog, "__slots__")
+    _falls_back(reference, caplog, "__slots__", monkeypatch)
 
 
 def test_a_changed_signature_turns_the_fast_path_off(
@@ -145,7 +154,7 @@ def test_a_changed_signature_turns_the_fast_path_off(
     signatures = dict(_sdk._SIGNATURES)
     signatures[("match", "_get_or_create_aggregation")] = ("attributes", "aggr_key")
     monkeypatch.setattr(_sdk, "_SIGNATURES", signatures)
-    _falls_back(reference, caplog, "_get_or_create_aggregation takes")
+    _falls_back(reference, caplog, "_get_or_create_aggregation takes", monkeypatch)
 
 
 def test_a_writer_that_no_longer_matches_the_sdk_turns_the_fast_path_off(
@@ -160,7 +169,7 @@ def test_a_writer_that_no_longer_matches_the_sdk_turns_the_fast_path_off(
         return _sdk.write_last_value if found is _sdk.write_sum else found
 
     monkeypatch.setattr(_sdk, "writer_for", writer_for)
-    _falls_back(reference, caplog, "the probe collected")
+    _falls_back(reference, caplog, "the probe collected", monkeypatch)
 
 
 def test_import_and_configure_survive_a_missing_private_name() -> None:

@@ -27,6 +27,9 @@ _logger = logging.getLogger("tradetel")
 MAX_LOGGED = 1000
 """Distinct (subject, reason) pairs logged per Health; later ones are only counted."""
 
+_FAST_PATH_OFF_LOGGED: list[bool] = []  # not empty once the fallback to the public path was logged in this process
+_FAST_PATH_OFF_LOCK = threading.Lock()
+
 
 class Health:
     """Counts and logs (once) what tradetel had to drop, fold or failed to export."""
@@ -87,13 +90,16 @@ class Health:
     def fast_path_off(self, problems: Iterable[str]) -> None:
         """The installed SDK does not keep the fast path's contract: catalog instruments use the public path.
 
-        Counted in ``fast_path_off_count`` and logged once with what the contract check found.
+        Counted in ``fast_path_off_count``; logged once per process (the SDK does not change under it),
+        with what the contract check found.
         """
-        found = list(problems)
         self.fast_path_off_count += 1
-        self.log_once(
-            "tradetel",
-            "fast_path_off",
+        with _FAST_PATH_OFF_LOCK:
+            if _FAST_PATH_OFF_LOGGED:
+                return
+            _FAST_PATH_OFF_LOGGED.append(True)
+        found = list(problems)
+        _logger.warning(
             "tradetel: the fast path is off for this OpenTelemetry SDK (%s); catalog instruments are aggregated "
             "by tradetel and exported through the SDK's public data classes (the same data)",
             "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else ""),

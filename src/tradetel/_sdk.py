@@ -258,7 +258,10 @@ def _probe(internals: _Internals) -> list[str]:
             aggregation_cardinality_limit=2,
         ),
     ]
-    provider = MeterProvider(metric_readers=[reader], views=views, shutdown_on_exit=False)
+    # An explicit resource: the default one runs the resource detectors, in threads.
+    provider = MeterProvider(
+        metric_readers=[reader], resource=Resource.get_empty(), views=views, shutdown_on_exit=False
+    )
     try:
         meter = provider.get_meter("tradetel.probe")
         gauge_class = sync_gauge_class()
