@@ -273,22 +273,22 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
             ns[f"tt_{variant}_{name}"] = handle
             ns[f"tt_{variant}_{name}_bound"] = handle.bind(exchange=EXCHANGE, symbol=SYMBOL, side=SIDE)
             scalar = name != "histogram"
-            attrs_target = TARGETS["scalar_attrs" if scalar else "histogram_attrs"]
-            if variant.startswith("public"):
-                attrs_target = TARGETS["public_attrs"]
+            # The public path has a target of its own; plain closures have none: they are the measurement
+            # that decided for generated methods (docs/performance.md), compared with the rows above.
+            public = variant.startswith("public")
             add(
                 f"tradetel.{variant}.{name}.attrs3",
                 group,
                 f"{kind_labels[name]} .{method}(v, exchange=, symbol=, side=)",
                 f"tt_{variant}_{name}.{method}({value}, {_KW})",
-                attrs_target,
+                TARGETS["public_attrs"] if public else None,
             )
             add(
                 f"tradetel.{variant}.{name}.bound",
                 group,
                 f"{kind_labels[name]} bound handle .{method}(v)",
                 f"tt_{variant}_{name}_bound.{method}({value})",
-                TARGETS["scalar_bound" if scalar else "histogram_bound"],
+                TARGETS["scalar_bound" if scalar else "histogram_bound"] if public else None,
             )
     add(
         "tradetel.catalog_call_site",
