@@ -16,9 +16,11 @@ carry only exemplars measured within their interval.
 Exemplar attributes come from :func:`exemplar` (a context manager over a ``ContextVar``) and, for the
 order tracker, from the order. They never become series attributes. Their label set is bounded as
 OpenMetrics bounds it: names and values of ``trace_id``, ``span_id`` and the caller's attributes
-together at most :data:`MAX_LABEL_CHARS` characters; an attribute that does not fit (or whose key is
-reserved or not a string) is left out of the exemplar and counted in ``tradetel.attributes.dropped``
-under the key ``exemplar.<key>``, never truncated into a wrong id.
+together at most :data:`MAX_LABEL_CHARS` characters. An attribute that does not fit, whose label
+name repeats another (``trace_id`` and ``span_id`` are reserved), or whose value holds a character
+OpenMetrics escapes (``"``, ``\\``, newline: Prometheus 2.42 stores exemplar label values still escaped,
+and prometheus_client's parser refuses an escaped quote in them) is left out of the exemplar and counted
+in ``tradetel.attributes.dropped`` under the key ``exemplar.<key>``, never truncated into a wrong id.
 """
 
 from __future__ import annotations
@@ -224,6 +226,10 @@ class Exemplars:
                 self._dropped(name, str(label), why)
                 complete = False
                 continue
+            if '"' in value or "\\" in value or "\n" in value:
+                self._dropped(name, label, _NEEDS_ESCAPING)
+                complete = False
+                continue
             names.add(text)
             size = len(text) + len(value)
             if size > room:
@@ -288,6 +294,9 @@ class Exemplars:
 
 
 _NO_LABELS: Mapping[str, str] = {}
+_NEEDS_ESCAPING = (
+    "its value holds a double quote, backslash or newline, which Prometheus 2.42 keeps escaped in exemplar labels"
+)
 
 
 def _key(attributes: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
