@@ -13,13 +13,15 @@ from opentelemetry.sdk.metrics._internal.exemplar import (
     AlwaysOnExemplarFilter,
     TraceBasedExemplarFilter,
 )
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
 import tradetel
-from tradetel.exporters.otlp import TemporalityConverter
+from tradetel._pipeline import ExportFailure
+from tradetel.config import OtlpSettings
+from tradetel.exporters.otlp import OtlpExporter, TemporalityConverter
 from tradetel.testing import Capture, capture
 
 BTC = {"exchange": "binance", "symbol": "BTC-USD", "side": "buy"}
@@ -284,3 +286,43 @@ def test_overflow_series_gets_the_exemplar_of_what_it_absorbed() -> None:
     overflow = [ids for key, ids in found.items() if ("otel.metric.overflow", True) in key]
     assert overflow == [["D"]]
     assert sum(len(ids) for ids in found.values()) == len(found)
+
+
+class _Recorder:
+    """Stands in for the SDK's OTLP exporter: keeps what it is given, answers as told."""
+
+    def __init__(self) -> None:
+        self.result = MetricExportResult.SUCCESS
+        self.sent: list[MetricsData] = []
+
+    def export(self, data: MetricsData, timeout_millis: float = 10_000) -> MetricExportResult:
+        self.sent.append(data)
+        return self.result
+
+    def shutdown(self, timeout_millis: float = 30_000) -> None:
+        pass
+
+
+@pytest.mark.parametrize("temporality", ["cumulative", "delta"])
+def test_otlp_sends_each_exemplar_once_and_again_after_a_failed_export(temporality: str, on: Capture) -> None:
+    """An exporter sends an exemplar in the first export that arrives after it, not in later ones."""
+    tel = on.telemetry
+    recorder = _Recorder()
+    exporter = OtlpExporter(OtlpSettings(temporality=temporality), sdk_exporter=recorder)
+    with tradetel.exemplar(order_id="first"):
+        tel.orders.latency.record(0.01, **ACK)
+    recorder.result = MetricExportResult.FAILURE
+    with pytest.raises(ExportFailure):
+        exporter.export(tel.collect(), 1)
+    recorder.result = MetricExportResult.SUCCESS
+    exporter.export(tel.collect(), 1)
+    tel.orders.filled.add(1, **BTC)  # something new, so that a delta export is not empty
+    exporter.export(tel.collect(), 1)
+    with tradetel.exemplar(order_id="second"):
+        tel.orders.latency.record(7.0, **ACK)
+    exporter.export(tel.collect(), 1)
+
+    def ids(data: MetricsData) -> list[str]:
+        return [e.filtered_attributes["order_id"] for e in exemplars_of(data, "trading.orders.latency")]
+
+    assert [ids(data) for data in recorder.sent] == [["first"], ["first"], [], ["second"]]

@@ -10,8 +10,10 @@ replaced: the handles are the objects they would be without this module.
 
 Sampling policy: every histogram bucket and every counter series keeps one exemplar, the latest
 measurement the filter let through (latest wins). Memory is bounded by series * (buckets + 1), and the
-series by the cardinality limit. Every collection attaches the exemplar each bucket holds; delta points
-carry only exemplars measured within their interval.
+series by the cardinality limit. Every collection attaches the exemplar each bucket holds, so a Prometheus
+scrape shows the latest exemplar of each bucket; a push destination (OTLP) gets each exemplar once: delta
+points carry the exemplars of their interval, cumulative points those measured since the last export
+that arrived.
 
 Exemplar attributes come from :func:`exemplar` (a context manager over a ``ContextVar``) and, for the
 order tracker, from the order. They never become series attributes. Their label set is bounded as
@@ -55,10 +57,12 @@ __all__ = [
     "MAX_LABEL_CHARS",
     "RESERVED_KEYS",
     "Exemplars",
+    "collected_at",
     "exemplar",
     "exemplar_attributes",
     "reset_exemplar_attributes",
     "sampler_for",
+    "sent_once",
     "set_exemplar_attributes",
     "within",
 ]
@@ -325,6 +329,50 @@ def _with_exemplars(metric: Metric, series: dict[int, _Reservoir]) -> Metric:
         else Sum(points, data.aggregation_temporality, data.is_monotonic)
     )
     return Metric(metric.name, metric.description, metric.unit, new_data)
+
+
+def sent_once(data: MetricsData, after: int) -> MetricsData:
+    """``data`` without the exemplars measured at or before ``after`` (a push destination already has them)."""
+    if not after:
+        return data
+    resources = []
+    changed = False
+    for resource_metrics in data.resource_metrics:
+        scopes = []
+        for scope_metrics in resource_metrics.scope_metrics:
+            metrics = []
+            for metric in scope_metrics.metrics:
+                body: Any = metric.data
+                if isinstance(body, Histogram | Sum) and any(p.exemplars for p in body.data_points):
+                    points: list[Any] = [
+                        replace(p, exemplars=within(p.exemplars, after, p.time_unix_nano)) if p.exemplars else p
+                        for p in body.data_points
+                    ]
+                    body = (
+                        Histogram(points, body.aggregation_temporality)
+                        if isinstance(body, Histogram)
+                        else Sum(points, body.aggregation_temporality, body.is_monotonic)
+                    )
+                    metric = Metric(metric.name, metric.description, metric.unit, body)
+                    changed = True
+                metrics.append(metric)
+            scopes.append(ScopeMetrics(scope_metrics.scope, metrics, scope_metrics.schema_url))
+        resources.append(ResourceMetrics(resource_metrics.resource, scopes, resource_metrics.schema_url))
+    return MetricsData(resource_metrics=resources) if changed else data
+
+
+def collected_at(data: MetricsData) -> int:
+    """The latest point time in ``data`` (its collection time), 0 when it has no points."""
+    return max(
+        (
+            point.time_unix_nano
+            for resource_metrics in data.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+            for point in metric.data.data_points
+        ),
+        default=0,
+    )
 
 
 def _exemplar(sample: _Sample) -> Exemplar:
