@@ -83,6 +83,10 @@ def test_off_leaves_the_generated_recording_functions_in_place(value: str) -> No
         bound = tel.orders.latency.bind(**ACK)
         assert _generated(bound.record)
         assert _generated(tel.orders.filled.bind(**BTC).add)
+        with capture(exemplar_filter="always_off") as reference:
+            # The very code objects a build without exemplars runs (the factories are compiled once per shape).
+            assert tel.orders.latency.record.__code__ is reference.telemetry.orders.latency.record.__code__
+            assert bound.record.__code__ is reference.telemetry.orders.latency.bind(**ACK).record.__code__
 
 
 def test_on_wraps_only_counters_and_histograms_of_the_catalog(on: Capture) -> None:
@@ -326,3 +330,38 @@ def test_otlp_sends_each_exemplar_once_and_again_after_a_failed_export(temporali
         return [e.filtered_attributes["order_id"] for e in exemplars_of(data, "trading.orders.latency")]
 
     assert [ids(data) for data in recorder.sent] == [["first"], ["first"], [], ["second"]]
+
+
+_FORK_SCRIPT = """
+import json, os
+import tradetel
+tel = tradetel.configure(exporters="none", env={"OTEL_METRICS_EXEMPLAR_FILTER": "always_on"}, runtime_metrics=False)
+def ids():
+    return sorted(e.filtered_attributes["order_id"] for r in tel.collect().resource_metrics
+                  for s in r.scope_metrics for m in s.metrics for p in m.data.data_points for e in p.exemplars)
+with tradetel.exemplar(order_id="parent"):
+    tel.orders.latency.record(0.01, exchange="binance", stage="ack")
+pid = os.fork()
+if pid == 0:
+    try:
+        with tradetel.exemplar(order_id="child"):
+            tel.orders.latency.record(7.0, exchange="binance", stage="ack")
+        print(json.dumps({"child": ids()}), flush=True)
+    finally:
+        os._exit(0)
+os.waitpid(pid, 0)
+print(json.dumps({"parent": ids()}), flush=True)
+tel.shutdown()
+"""
+
+
+def test_a_forked_child_starts_without_the_parents_exemplars() -> None:
+    """After os.fork the child exports only its own exemplars and the parent keeps its own."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    reports = {k: v for line in result.stdout.splitlines() for k, v in json.loads(line).items()}
+    assert reports == {"child": ["child"], "parent": ["parent"]}
