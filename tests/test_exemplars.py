@@ -365,3 +365,16 @@ def test_a_forked_child_starts_without_the_parents_exemplars() -> None:
     assert result.returncode == 0, result.stderr
     reports = {k: v for line in result.stdout.splitlines() for k, v in json.loads(line).items()}
     assert reports == {"child": ["child"], "parent": ["parent"]}
+
+
+def test_capture_reads_exemplars_by_series(on: Capture) -> None:
+    """tradetel.testing's Capture.exemplars gives the exemplars of the matching series, oldest first."""
+    tel = on.telemetry
+    for order_id, value in (("a", 0.01), ("b", 7.0)):
+        with tradetel.exemplar(order_id=order_id):
+            tel.orders.latency.record(value, **ACK)
+    with tradetel.exemplar(order_id="c"):
+        tel.orders.latency.record(0.01, exchange="okx", stage="ack")
+    assert [e.filtered_attributes["order_id"] for e in on.exemplars("orders.latency", exchange="binance")] == ["a", "b"]
+    assert [e.value for e in on.exemplars("orders.latency", exchange="okx")] == [0.01]
+    assert on.exemplars("orders.filled") == []
