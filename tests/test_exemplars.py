@@ -378,3 +378,21 @@ def test_capture_reads_exemplars_by_series(on: Capture) -> None:
     assert [e.filtered_attributes["order_id"] for e in on.exemplars("orders.latency", exchange="binance")] == ["a", "b"]
     assert [e.value for e in on.exemplars("orders.latency", exchange="okx")] == [0.01]
     assert on.exemplars("orders.filled") == []
+
+
+def test_grafana_quantile_queries_ask_for_exemplars() -> None:
+    """Every generated quantile query of a time-series panel asks Grafana for exemplars, and no other query does."""
+    from tradetel.ops._dashboards import dashboards
+    from tradetel.ops._model import Objectives
+
+    asked: dict[bool, list[str]] = {True: [], False: []}
+    titles = set()
+    for board in dashboards(tradetel.DEFAULT_CATALOG, Objectives()).values():
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                quantile = panel["type"] == "timeseries" and target["expr"].startswith("histogram_quantile(")
+                asked[quantile].append(str(target.get("exemplar", False)))
+                if quantile:
+                    titles.add(panel["title"])
+    assert set(asked[True]) == {"True"} and set(asked[False]) == {"False"}
+    assert "Order latency" in titles
