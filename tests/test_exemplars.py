@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -396,3 +397,58 @@ def test_grafana_quantile_queries_ask_for_exemplars() -> None:
                     titles.add(panel["title"])
     assert set(asked[True]) == {"True"} and set(asked[False]) == {"False"}
     assert "Order latency" in titles
+
+
+def _hostile_calls(tel: tradetel.Telemetry) -> None:
+    from decimal import Decimal
+
+    calls: list[tuple[Any, Any, dict[str, Any]]] = [
+        (tel.orders.latency.record, 0.01, ACK),
+        (tel.orders.latency.record, Decimal("0.2"), ACK),
+        (tel.orders.latency.record, float("nan"), ACK),
+        (tel.orders.latency.record, True, ACK),
+        (tel.orders.latency.record, 0.5, {**ACK, "venue": "x"}),  # unknown key: dropped attribute, kept value
+        (tel.orders.latency.record, 0.5, {"exchange": 7, "stage": "ack"}),  # a non-text value is rendered
+        (tel.orders.latency.record, 0.5, {"exchange": "x" * 400, "stage": "ack"}),
+        (tel.orders.filled.add, -1, BTC),
+        (tel.orders.filled.add, 2, BTC),
+        (tel.orders.filled.add, 1, {**BTC, "side": "sideways"}),  # folded by the side policy
+        (tel.orders.filled.bind(**BTC).add, 3, {}),
+        (tel.orders.latency.bind(**ACK).record, float("inf"), {}),
+    ]
+    for method, value, attributes in calls:
+        method(value, **attributes)
+
+
+def _without_exemplars_and_times(data: MetricsData) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Every metric's points as sorted (field, repr) tuples, leaving out exemplars and timestamps."""
+    skipped = {"exemplars", "start_time_unix_nano", "time_unix_nano"}
+    out = []
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points = [
+                    tuple(sorted((f.name, repr(getattr(p, f.name))) for f in fields(p) if f.name not in skipped))
+                    for p in metric.data.data_points
+                ]
+                out.append((metric.name, sorted(points)))
+    return sorted(out)
+
+
+def test_the_exemplar_path_records_exactly_what_the_generated_path_records() -> None:
+    """The same hostile calls through always_off and always_on give the same data and the same drop counts."""
+    collected = []
+    for value in ("always_off", "always_on"):
+        with capture(exemplar_filter=value) as cap:
+            _hostile_calls(cap.telemetry)
+            collected.append(_without_exemplars_and_times(cap.telemetry.collect()))
+    assert collected[0] == collected[1]
+    names = dict(collected[0])
+    assert names["tradetel.measurements.dropped"] and names["tradetel.attributes.dropped"]
+
+
+def test_strict_mode_raises_on_the_exemplar_path_as_on_the_generated_one() -> None:
+    """In strict mode a NaN raises InvalidValueError whether or not the measurement would become an exemplar."""
+    for value in ("always_off", "always_on"):
+        with capture(strict=True, exemplar_filter=value) as cap, pytest.raises(tradetel.InvalidValueError):
+            cap.telemetry.orders.latency.record(float("nan"), **ACK)
