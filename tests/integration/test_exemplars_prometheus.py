@@ -65,3 +65,33 @@ def test_query_exemplars_returns_the_order_id_and_trace_id(
     assert total["labels"] == expected and float(total["value"]) == 1
     assert len(found) == 2  # one exemplar each, however many scrapes saw it
     assert dropped == 2  # the note, left out of both exemplars
+
+
+def test_an_order_latency_exemplar_leads_from_prometheus_to_the_order(
+    prometheus_server: Callable[..., Any], wait_until: Callable[..., Any]
+) -> None:
+    """The order tracker's ack latency, recorded in a span, reaches query_exemplars with the client id and trace id."""
+    started = time.time()
+    env = {"OTEL_METRICS_EXEMPLAR_FILTER": "always_on"}
+    with tradetel.configure(exporters="prometheus", prometheus_port=0, env=env, service_name="ex-bot") as tel:
+        assert tel.prometheus_url is not None
+        tracker = tel.order_tracker
+        with TracerProvider().get_tracer("bot").start_as_current_span("place") as span:
+            tracker.open("grid-17", exchange="binance", symbol="BTC/USDT", side="buy", amount=1, price=100)
+            tracker.acked("grid-17", exchange_id="9911")
+        prom = prometheus_server({"bot": tel.prometheus_url}, feature_flags=["exemplar-storage"])
+        found: list[Any] = []
+
+        def arrived() -> bool:
+            found[:] = _exemplars(prom, 'trading_orders_latency_seconds_bucket{stage="ack"}', started)
+            return bool(found)
+
+        wait_until(arrived, "the ack latency exemplar in query_exemplars", alive=prom.process)
+    ((labels, exemplar),) = found
+    assert labels["clock"] == "local" and labels["exchange"] == "binance"
+    assert exemplar["labels"] == {
+        "order_id": "grid-17",
+        "trace_id": f"{span.get_span_context().trace_id:032x}",
+        "span_id": f"{span.get_span_context().span_id:016x}",
+    }
+    assert float(exemplar["value"]) <= float(labels["le"])
