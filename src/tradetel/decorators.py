@@ -314,17 +314,17 @@ class _Plan:
     def add(self, role: str, amount: float, attributes: Mapping[str, object], **extra: object) -> None:
         handle = self.handles.get(role)
         if handle is not None:
-            handle.add(amount, **self.attrs(role, attributes, **extra))  # type: ignore[attr-defined]
+            handle.add(amount, **self.attrs(role, attributes, **extra))
 
     def record(self, role: str, value: float, attributes: Mapping[str, object], **extra: object) -> None:
         handle = self.handles.get(role)
         if handle is not None:
-            handle.record(value, **self.attrs(role, attributes, **extra))  # type: ignore[attr-defined]
+            handle.record(value, **self.attrs(role, attributes, **extra))
 
     def set(self, role: str, value: float, attributes: Mapping[str, object], **extra: object) -> None:
         handle = self.handles.get(role)
         if handle is not None:
-            handle.set(value, **self.attrs(role, attributes, **extra))  # type: ignore[attr-defined]
+            handle.set(value, **self.attrs(role, attributes, **extra))
 
     def problem(self, subject: str, reason: str, detail: object) -> None:
         """A value the decorator could not read: counted as a dropped measurement (raised in strict mode)."""

@@ -36,7 +36,10 @@ from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 
 if TYPE_CHECKING:
+    from ._catalog_types import DefaultInstruments as _TypedInstruments
     from ._lifecycle import OrderTracker
+else:
+    _TypedInstruments = object  # the default catalog's instruments, typed for mypy only (see _stubs)
 from ._pipeline import PushExporter, PushLoop, SharedReader
 from ._sdk import (
     ForkAwareMeterProvider,
@@ -84,7 +87,7 @@ class _Namespace:
         return f"<instruments {self._path}.* : {', '.join(self._children)}>"
 
 
-class Telemetry:
+class Telemetry(_TypedInstruments):
     """The configured pipeline: catalog instruments, MeterProvider, reader, backends and servers.
 
     Build it with :func:`configure`; use it as a context manager or call
