@@ -499,7 +499,8 @@ def configure(
         prometheus_registry: a ``prometheus_client`` registry whose families tradetel's endpoint serves
             after its own (``docs/coexisting.md``).
         **settings: any setting by argument name: ``service_name``, ``exporters``
-            (``"prometheus,otlp"`` or a list), ``prometheus_port``, ``strict``... See
+            (``"prometheus,otlp"`` or a list, whose items may also be exporter objects:
+            :mod:`tradetel.exporters.base`), ``prometheus_port``, ``strict``... See
             :data:`tradetel.config.SETTINGS`.
 
     Raises:
@@ -509,6 +510,7 @@ def configure(
 
         tel = tradetel.configure(service_name="grid-bot", exporters=["prometheus", "dogstatsd"])
     """
+    custom = _custom_exporters(settings)
     resolved = load_settings(settings, env=env, config_file=config_file)  # disabled: exporters are ()
     if catalog is None:
         table = DEFAULT_CATALOG
@@ -530,6 +532,9 @@ def configure(
             from .exporters.console import ConsoleExporter
 
             push.append(ConsoleExporter())
+    if not resolved.disabled:
+        push += custom
+    _distinct_names(push)
     sources = []
     if prometheus_registry is not None:
         if "prometheus" not in resolved.exporters:
@@ -553,6 +558,34 @@ def configure(
         telemetry.shutdown(timeout=1.0)
         raise
     return telemetry
+
+
+_EXPORTER_FORMS = (
+    "backend names (prometheus, otlp, dogstatsd, console, none) and objects with a name, export(data, timeout) and "
+    "shutdown(timeout) (tradetel.exporters.base.PushExporter)"
+)
+
+
+def _custom_exporters(settings: dict[str, Any]) -> list[PushExporter]:
+    """Take the exporter objects out of an ``exporters=[...]`` list, leaving the names for the settings."""
+    given = settings.get("exporters")
+    if not isinstance(given, list | tuple) or all(isinstance(item, str) for item in given):
+        return []
+    names = [item for item in given if isinstance(item, str)]
+    objects = [item for item in given if not isinstance(item, str)]
+    for item in objects:
+        name = getattr(item, "name", None)
+        methods = callable(getattr(item, "export", None)) and callable(getattr(item, "shutdown", None))
+        if not isinstance(name, str) or not name or not methods:
+            raise ConfigurationError("exporters", type(item).__name__, _EXPORTER_FORMS)
+    settings["exporters"] = names or "none"
+    return objects
+
+
+def _distinct_names(exporters: list[PushExporter]) -> None:
+    names = [exporter.name for exporter in exporters]
+    if len(set(names)) != len(names):
+        raise ConfigurationError("exporters", names, "exporters with distinct names (failures are counted by name)")
 
 
 _NEEDS_PROMETHEUS = "None unless the prometheus exporter is on (exporters='prometheus' or OTEL_METRICS_EXPORTER)"
