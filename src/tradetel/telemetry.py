@@ -54,7 +54,7 @@ from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
 from .config import Settings, load_settings
 from .errors import ConfigurationError
-from .labels import LabelPolicy, Normalizer
+from .labels import Normalizer
 from .views import apply_overrides, build_views
 
 __all__ = ["Telemetry", "configure", "get_default", "set_default"]
@@ -167,24 +167,11 @@ class Telemetry(_TypedInstruments):
 
     def _register(self, spec: InstrumentSpec) -> None:
         name = self.catalog.full_name(spec)
-        overrides = self.settings.instruments.get(spec.name, {}).get("attributes", {})
         normalizers = {}
-        for attribute in spec.attributes:
-            policy: LabelPolicy = attribute.policy
-            if attribute.key in overrides:
-                from .labels import policy_from_config
-
-                policy = policy_from_config(
-                    f"instruments.{spec.name}.attributes.{attribute.key}", overrides[attribute.key]
-                )
-            normalizer = policy.build()
+        for attribute in spec.attributes:  # the policies of settings.instruments are in the catalog already
+            normalizer = attribute.policy.build()
             normalizers[attribute.key] = normalizer
             self._normalizers[(name, attribute.key)] = normalizer
-        unknown = set(overrides) - set(spec.attribute_keys)
-        if unknown:
-            raise ConfigurationError(
-                f"instruments.{spec.name}.attributes", sorted(unknown), "keys among " + ", ".join(spec.attribute_keys)
-            )
         create = {
             Kind.COUNTER: self.meter.create_counter,
             Kind.UP_DOWN_COUNTER: self.meter.create_up_down_counter,
