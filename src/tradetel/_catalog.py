@@ -1,18 +1,8 @@
-"""The instrument catalog: one declarative table, the single source of truth.
+"""The catalog's types: :class:`Kind`, :class:`Attribute`, :class:`InstrumentSpec` and :class:`Catalog`.
 
-Every instrument tradetel knows is an :class:`InstrumentSpec` row: a name
-relative to the namespace (``orders.filled`` becomes ``trading.orders.filled``),
-a kind, a unit, a description, the attribute keys it accepts with their label
-policies and, for histograms, bucket boundaries chosen for the domain. Docs,
-``tradetel catalog``, views and backend names are all derived from it.
-
-Example::
-
-    >>> from tradetel.catalog import DEFAULT_CATALOG, InstrumentSpec, Kind
-    >>> spec = InstrumentSpec("grid.levels_filled", Kind.COUNTER, "{level}", "Grid levels filled.")
-    >>> catalog = DEFAULT_CATALOG.extend([spec]).with_namespace("acme")
-    >>> catalog.full_name(spec)
-    'acme.grid.levels_filled'
+Public through :mod:`tradetel.catalog`, which adds the built-in table
+(:data:`~tradetel.catalog.DEFAULT_CATALOG`, built in ``_default_catalog``
+from these types) and the Prometheus naming rules.
 """
 
 from __future__ import annotations
@@ -24,17 +14,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .errors import CatalogError
+from .exporters._naming import prometheus_name
 from .labels import Free, LabelPolicy
 
-__all__ = [
-    "DEFAULT_CATALOG",
-    "Attribute",
-    "Catalog",
-    "InstrumentSpec",
-    "Kind",
-    "prometheus_name",
-    "prometheus_unit",
-]
+__all__ = ["SELF_NAMESPACE", "Attribute", "Catalog", "InstrumentSpec", "Kind"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -122,97 +105,6 @@ class InstrumentSpec:
         return tuple(a.key for a in self.attributes)
 
 
-# The OpenTelemetry → Prometheus unit table (the specification's, as the collector and the SDK's own
-# Prometheus exporter apply it), plus basis points for prices.
-_PROMETHEUS_UNITS = {
-    "d": "days",
-    "h": "hours",
-    "min": "minutes",
-    "s": "seconds",
-    "ms": "milliseconds",
-    "us": "microseconds",
-    "ns": "nanoseconds",
-    "By": "bytes",
-    "KiBy": "kibibytes",
-    "MiBy": "mebibytes",
-    "GiBy": "gibibytes",
-    "TiBy": "tibibytes",
-    "KBy": "kilobytes",
-    "MBy": "megabytes",
-    "GBy": "gigabytes",
-    "TBy": "terabytes",
-    "m": "meters",
-    "V": "volts",
-    "A": "amperes",
-    "J": "joules",
-    "W": "watts",
-    "g": "grams",
-    "Cel": "celsius",
-    "Hz": "hertz",
-    "%": "percent",
-    "[bp]": "basis_points",
-    "bp": "basis_points",
-}
-_PROMETHEUS_PER_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
-
-
-def _unit_text(text: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9]+", "_", text).strip("_")
-
-
-def prometheus_unit(kind: Kind, unit: str) -> str:
-    """The Prometheus unit of an OpenTelemetry unit (``s`` → ``seconds``): the metric name's suffix, or ``""``.
-
-    Annotations in braces are dropped (``{order}`` → ``""``), rates spelled out
-    (``By/s`` → ``bytes_per_second``) and ``1`` is ``ratio`` on gauges only.
-    """
-    unit = re.sub(r"\{[^}]*\}", "", unit)
-    if unit == "1":
-        return "ratio" if kind is Kind.GAUGE else ""
-    suffix = _PROMETHEUS_UNITS.get(unit)
-    if suffix is not None:
-        return suffix
-    top, slash, bottom = unit.partition("/")
-    if slash and _unit_text(bottom):
-        top = "" if top == "1" else _PROMETHEUS_UNITS.get(_unit_text(top), _unit_text(top))
-        bottom = _PROMETHEUS_PER_UNITS.get(_unit_text(bottom), _unit_text(bottom))
-        return f"{top}_per_{bottom}" if top else f"per_{bottom}"
-    return _unit_text(unit)
-
-
-def prometheus_name(full_name: str, kind: Kind, unit: str) -> str:
-    """The Prometheus metric family name, following the OpenTelemetry compatibility rules.
-
-    Dots become underscores, the unit is appended as a suffix (``s`` → ``seconds``;
-    ``1`` → ``ratio`` for gauges; annotations in braces are dropped) and
-    monotonic counters end in ``_total``. A gauge never ends in ``_count``, which
-    Prometheus keeps for histograms: ``process.thread.count`` (``{thread}``) is
-    ``process_threads``.
-    """
-    name = re.sub(r"[^a-zA-Z0-9_:]", "_", full_name)
-    suffix = prometheus_unit(kind, unit)
-    if suffix and not name.endswith("_" + suffix):
-        name = f"{name}_{suffix}"
-    if kind is Kind.COUNTER and not name.endswith("_total"):
-        name += "_total"
-    if kind in (Kind.GAUGE, Kind.UP_DOWN_COUNTER) and name.endswith("_count"):
-        name = _counted_things(name.removesuffix("_count"), unit)
-    return name
-
-
-def _counted_things(base: str, unit: str) -> str:
-    """``process_thread`` with unit ``{thread}`` → ``process_threads``; otherwise ``base`` as it is.
-
-    Prometheus reserves the ``_count`` suffix for the series of histograms and summaries (promtool
-    rejects it on a gauge), so a semantic-convention ``*.count`` up-down counter is named after
-    what it counts, as Prometheus names such gauges (``process_open_fds``, ``go_threads``).
-    """
-    thing = re.sub(r"[^a-zA-Z0-9_]", "_", unit[1:-1]) if unit.startswith("{") and unit.endswith("}") else ""
-    if thing and (base == thing or base.endswith("_" + thing)):
-        return base + ("es" if thing.endswith(("s", "x", "ch", "sh")) else "s")
-    return base
-
-
 class Catalog(Mapping[str, InstrumentSpec]):
     """An immutable, ordered table of instrument specs keyed by relative name.
 
@@ -279,14 +171,3 @@ class Catalog(Mapping[str, InstrumentSpec]):
 
     def domains(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(spec.domain for spec in self._specs.values()))
-
-
-def _load_default() -> Catalog:
-    from ._default_catalog import DEFAULT_INSTRUMENTS
-
-    return Catalog(DEFAULT_INSTRUMENTS)
-
-
-DEFAULT_CATALOG: Catalog = _load_default()
-"""The built-in catalog covering orders, trades, risk, exchange API, market data,
-strategy loop, signals, security and tradetel's own health."""
