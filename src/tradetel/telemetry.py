@@ -143,6 +143,8 @@ class Telemetry(_TypedInstruments):
             register_runtime_metrics(self.meter, self._health)
         self._closed = False
         self._close_lock = threading.Lock()
+        self._streaks: dict[str, int] = {}  # exchange_call's consecutive errors per exchange
+        self._streak_lock = threading.Lock()  # taken on every decorated exchange call
         self._order_tracker: OrderTracker | None = None
         self._shut_down = threading.Event()
         self._closing_thread: int | None = None
@@ -220,6 +222,13 @@ class Telemetry(_TypedInstruments):
                 if tracker is None:
                     tracker = self._order_tracker = OrderTracker(self)
         return tracker
+
+    def _error_streak(self, key: str, failed: bool) -> int:
+        """Consecutive failures under ``key`` (an exchange) across the decorated calls recording here; 0 on success."""
+        with self._streak_lock:
+            value = self._streaks.get(key, 0) + 1 if failed else 0
+            self._streaks[key] = value
+            return value
 
     def instrument(self, name: str) -> Instrument:
         found = self._instruments.get(name)
@@ -350,6 +359,7 @@ class Telemetry(_TypedInstruments):
         exported twice or overwritten at the collector.
         """
         renew_lock(self, "_close_lock")
+        renew_lock(self, "_streak_lock")
         self._shut_down = threading.Event()
         if self._closed:
             self._shut_down.set()  # a shutdown running in another thread of the parent is not the child's
