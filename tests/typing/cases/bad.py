@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tradetel import Telemetry
+from tradetel import Attribute, Telemetry
+from tradetel.exporters.base import PushExporter
 
 
 def record(tel: Telemetry) -> None:
@@ -14,3 +15,19 @@ def record(tel: Telemetry) -> None:
     tel.orders.filled.add("one", exchange="binance")  # E: arg-type
     tel.risk.circuit_breaker.sate.set(1)  # E: attr-defined
     tel.orders.latency.record(exchange="binance")  # E: call-arg
+
+
+class NoBuild:
+    def describe(self) -> str:
+        return "nothing to build"
+
+
+class NoShutdown:
+    name = "half"
+
+    def export(self, data: object, timeout: float) -> None:
+        pass
+
+
+Attribute("venue", NoBuild())  # E: arg-type
+EXPORTER: PushExporter = NoShutdown()  # E: assignment

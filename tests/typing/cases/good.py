@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from tradetel import Telemetry
+from dataclasses import dataclass
+
+from opentelemetry.sdk.metrics.export import MetricsData
+
+from tradetel import Attribute, Telemetry
+from tradetel.exporters.base import PushExporter
 from tradetel.instruments import BoundSeries, Counter, Histogram, Instrument
+from tradetel.labels import LabelPolicy, Normalizer, OneOf
 
 
 def record(tel: Telemetry) -> None:
@@ -29,3 +35,33 @@ def loosely(tel: Telemetry) -> None:
     handle.add(1, grid="eth")
     tel.instrument("grid.levels_filled").add(1)
     tel.grid.levels_filled.add(1, grid="eth")
+
+
+@dataclass(frozen=True)
+class Venue:
+    """A label policy declaring everything tradetel calls on one."""
+
+    bound = 3
+
+    def describe(self) -> str:
+        return "cex, dex or otc"
+
+    def build(self) -> Normalizer:
+        return OneOf(("cex", "dex", "otc")).build()
+
+
+class Points:
+    """A user-written push exporter."""
+
+    name = "points"
+
+    def export(self, data: MetricsData, timeout: float) -> None:
+        pass
+
+    def shutdown(self, timeout: float) -> None:
+        pass
+
+
+VENUE = Attribute("venue", Venue())
+POLICY: LabelPolicy = Venue()
+EXPORTER: PushExporter = Points()
