@@ -51,7 +51,7 @@ small closed sets as keywords (a status, a stage) and attributes from open
 sets as ``detail`` (an error text, a rejection reason). When the attributes
 are the decoration's static ones and there is no detail, ``emit()`` records
 through a series bound once; otherwise through the instrument's handle.
-Either way the catalog's label policies apply and the data is the same.
+Either way the catalog's label policies apply.
 
 Package layout: ``_framework`` (:class:`Instrumentation`, :class:`Call`,
 argument readers, ``emit``), ``_generic`` (:class:`timed`, :class:`counted`,
