@@ -369,6 +369,20 @@ class Instrument:
 
     # --- public ------------------------------------------------------------------------------------
 
+    # Each handle type's own method is an instance slot generated in __init__, which shadows the
+    # method of that name here; the other two are these, which drop the call as a BoundSeries does.
+    def add(self, amount: float, /, **attributes: object) -> None:
+        """Counters and up-down counters: add ``amount`` to the series of these attributes."""
+        self._health.drop(self.name, "wrong_method", "add")
+
+    def set(self, value: float, /, **attributes: object) -> None:
+        """Gauges: set the series of these attributes to ``value``."""
+        self._health.drop(self.name, "wrong_method", "set")
+
+    def record(self, value: float, /, **attributes: object) -> None:
+        """Histograms: record ``value`` into the series of these attributes."""
+        self._health.drop(self.name, "wrong_method", "record")
+
     def bind(self, /, **attributes: object) -> BoundSeries:
         """A series handle with these attributes resolved and checked once.
 

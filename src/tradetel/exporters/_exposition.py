@@ -26,7 +26,8 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
-from ..catalog import Kind, prometheus_name
+from ..catalog import Kind
+from ._naming import prometheus_name
 
 __all__ = ["OPENMETRICS_CONTENT_TYPE", "TEXT_CONTENT_TYPE", "render", "render_openmetrics"]
 
