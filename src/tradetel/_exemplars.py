@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation, _SumAggregation
-from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
+from opentelemetry.sdk.metrics import Exemplar
 from opentelemetry.sdk.metrics.export import (
     Histogram,
     HistogramDataPoint,
@@ -50,6 +49,8 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 from opentelemetry.trace.propagation import _SPAN_KEY
+
+from ._sdk import aggregation_attributes, exemplar_bounds
 
 if TYPE_CHECKING:
     from ._health import Health
@@ -177,17 +178,15 @@ class _Reservoir:
 
     __slots__ = ("aggregation", "bounds", "slots")
 
-    def __init__(self, aggregation: Any) -> None:
+    def __init__(self, aggregation: Any, bounds: tuple[float, ...]) -> None:
         self.aggregation = aggregation
-        self.bounds: tuple[float, ...] | None = (
-            tuple(aggregation._boundaries) if isinstance(aggregation, _ExplicitBucketHistogramAggregation) else None
-        )
-        self.slots: list[_Sample | None] = [None] * (len(self.bounds) + 1 if self.bounds is not None else 1)
+        self.bounds = bounds  # () for a counter: one slot
+        self.slots: list[_Sample | None] = [None] * (len(bounds) + 1)
 
     def offer(self, sample: _Sample) -> None:
         bounds = self.bounds
         # The bucket the aggregation counts the value in: the first bound it does not exceed.
-        self.slots[bisect_left(bounds, sample[0]) if bounds is not None else 0] = sample
+        self.slots[bisect_left(bounds, sample[0]) if bounds else 0] = sample
 
 
 class Exemplars:
@@ -217,9 +216,10 @@ class Exemplars:
             series = self._reservoirs.setdefault(name, {})
         reservoir = series.get(id(aggregation))
         if reservoir is None:
-            if not isinstance(aggregation, _ExplicitBucketHistogramAggregation | _SumAggregation):
+            bounds = exemplar_bounds(aggregation)
+            if bounds is None:
                 return  # a view chose another aggregation (exponential histogram): no exemplar slots
-            reservoir = series.setdefault(id(aggregation), _Reservoir(aggregation))
+            reservoir = series.setdefault(id(aggregation), _Reservoir(aggregation, bounds))
         attributes = _ATTRIBUTES.get()
         labels = self._fitted(name, attributes, ids[0] != 0) if attributes else _NO_LABELS
         reservoir.offer((value, time.time_ns(), ids[0], ids[1], labels))
@@ -324,7 +324,7 @@ def _with_exemplars(metric: Metric, series: dict[int, _Reservoir]) -> Metric:
     data = metric.data
     if not isinstance(data, Histogram | Sum):
         return metric
-    by_attributes = {_key(r.aggregation._attributes): r for r in list(series.values())}
+    by_attributes = {_key(aggregation_attributes(r.aggregation)): r for r in list(series.values())}
     points: list[Any] = []
     changed = False
     for point in data.data_points:
