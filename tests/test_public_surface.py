@@ -39,6 +39,7 @@ PUBLIC: dict[str, list[str]] = {
         "count_exceptions",
         "counted",
         "exchange_call",
+        "exemplar",
         "get_default",
         "in_flight",
         "instrument_ccxt",

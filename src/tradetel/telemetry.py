@@ -37,6 +37,7 @@ from ._instruments import HANDLE_TYPES, Instrument
 
 if TYPE_CHECKING:
     from ._catalog_types import DefaultInstruments as _TypedInstruments
+    from ._exemplars import Exemplars
     from ._lifecycle import OrderTracker
 else:
     _TypedInstruments = object  # the default catalog's instruments, typed for mypy only (see _stubs)
@@ -137,6 +138,7 @@ class Telemetry(_TypedInstruments):
             self._instruments["cardinality.overflow"],  # a handle: counted through bound series
             self._instruments["export.duration"].otel_instrument,
         )
+        self._exemplars = _install_exemplars(settings, self._instruments.values(), self._health, self._reader)
         if settings.runtime_metrics:
             from .runtime import register_runtime_metrics
 
@@ -367,6 +369,8 @@ class Telemetry(_TypedInstruments):
         reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
         renew_lock(self._health, "_lock")
         self._order_tracker = None  # the parent's open orders are the parent's to follow
+        if self._exemplars is not None:
+            self._exemplars.clear()
         for normalizer in self._normalizers.values():
             renew_lock(normalizer, "_lock")
             normalizer.folded = 0  # the parent's pending folds are the parent's to count
@@ -400,6 +404,27 @@ class Telemetry(_TypedInstruments):
             f"<Telemetry service={self.settings.service_name!r} namespace={self.catalog.namespace!r} "
             f"instruments={len(self._instruments)} exporters={exporters} closed={self._closed}>"
         )
+
+
+def _install_exemplars(
+    settings: Settings, handles: Iterable[Instrument], health: Health, reader: SharedReader
+) -> Exemplars | None:
+    """Exemplar wrappers on the catalog's counters and histograms, when the filter can let anything through.
+
+    Otherwise (``always_off``; ``trace_based`` without a tracer provider) nothing is installed and the
+    recording methods stay the generated functions.
+    """
+    from ._exemplars import Exemplars, sampler_for
+
+    sampler = None if settings.disabled else sampler_for(settings.exemplar_filter)
+    if sampler is None:
+        return None
+    exemplars = Exemplars(sampler, health)
+    for handle in handles:
+        if handle.spec.kind in (Kind.COUNTER, Kind.HISTOGRAM) and not handle.spec.self_metric:
+            exemplars.install(handle)
+    reader.decorate = exemplars.attach
+    return exemplars
 
 
 def _weak_atexit(telemetry: Telemetry) -> Any:
