@@ -46,8 +46,10 @@ __all__ = [
     "PRIVATE_NAMES",
     "ForkAwareMeterProvider",
     "SeriesStore",
+    "aggregation_attributes",
     "contract_problems",
     "enable_provider",
+    "exemplar_bounds",
     "observable_counter_names",
     "private_names_markdown",
     "provider_resource",
@@ -429,6 +431,31 @@ def view_instrument_match(provider: MeterProvider, reader: MetricReader, instrum
     if len(matches) != 1:
         raise RuntimeError(f"instrument {instrument.name} matches {len(matches)} views; tradetel expects one")
     return matches[0]
+
+
+def exemplar_bounds(aggregation: Any) -> tuple[float, ...] | None:
+    """How exemplars of ``aggregation`` are kept: by its bucket bounds (a histogram), ``()`` for one slot
+    (a sum), or ``None`` for any other aggregation, which keeps none (``tradetel._exemplars``).
+
+    ``aggregation`` is an SDK aggregation (fast path) or a series of ``tradetel._series`` (public path),
+    which says it itself.
+    """
+    own = getattr(type(aggregation), "exemplar_bounds", None)
+    if own is not None:
+        bounds: tuple[float, ...] | None = own(aggregation)
+        return bounds
+    histogram: Any = _INTERNALS.histogram_class
+    if histogram is not None and isinstance(aggregation, histogram):
+        return tuple(aggregation._boundaries)
+    total: Any = _INTERNALS.sum_class
+    if total is not None and isinstance(aggregation, total):
+        return ()
+    return None
+
+
+def aggregation_attributes(aggregation: Any) -> Any:
+    """The attributes of the series ``aggregation`` holds, as its data points carry them (either path)."""
+    return aggregation._attributes
 
 
 class SeriesStore:

@@ -81,6 +81,10 @@ class _SumSeries:
         self.__init__(self._attributes, start)  # type: ignore[misc]
         self._silent = True
 
+    def exemplar_bounds(self) -> tuple[float, ...]:
+        """One exemplar slot, as the SDK's sum aggregation keeps (``tradetel._exemplars``)."""
+        return ()
+
 
 class _LastValueSeries:
     """One series of a gauge: the SDK's ``_LastValueAggregation`` of a synchronous instrument."""
@@ -170,6 +174,10 @@ class _HistogramSeries:
     def reset(self, start: int) -> None:
         self.__init__(self._attributes, start, self._boundaries)  # type: ignore[misc]
         self._silent = True
+
+    def exemplar_bounds(self) -> tuple[float, ...]:
+        """One exemplar slot per bucket, as the SDK's histogram aggregation keeps (``tradetel._exemplars``)."""
+        return self._boundaries
 
 
 OWN_KINDS = {
