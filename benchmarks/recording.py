@@ -34,7 +34,14 @@ TARGETS = {
     "histogram_bound": 1.0,
     "decorated": 2.5,
     "overflow": 4.0,
+    "public_attrs": 2.5,
 }
+# The paths measured besides the default one (fast path, generated methods), each in a Telemetry of its own.
+VARIANTS = (
+    ("plain", "tradetel, plain closures (fast path)", {"recording": "plain"}),
+    ("public", "tradetel, public path (generated)", {"fast_path": False}),
+    ("public_plain", "tradetel, public path (plain closures)", {"fast_path": False, "recording": "plain"}),
+)
 OVERFLOW_LIMIT = 8  # series of bench.overflow before every new attribute set lands in its overflow series
 
 
@@ -193,21 +200,27 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
 
     # --- tradetel, all three backends on ---------------------------------------------------------------
     exporters = ["prometheus", "otlp"] + (["dogstatsd"] if has_dogstatsd_exporter() else [])
-    tel = tradetel.configure(
-        catalog=bench_catalog(),
-        exporters=exporters,
-        env={},
-        prometheus_port=0,
-        otlp_endpoint=_otlp_sink(stack),
-        otlp_protocol="http/protobuf",
-        dogstatsd_url=f"udp://127.0.0.1:{_udp_sink(stack)}",
-        export_interval=24 * 3600.0,
-        export_timeout=0.5,
-        shutdown_timeout=2.0,
-    )
-    stack.callback(tel.shutdown)
+
+    def telemetry(**path: Any) -> Any:
+        made = tradetel.configure(
+            catalog=bench_catalog(),
+            exporters=exporters,
+            env={},
+            prometheus_port=0,
+            otlp_endpoint=_otlp_sink(stack),
+            otlp_protocol="http/protobuf",
+            dogstatsd_url=f"udp://127.0.0.1:{_udp_sink(stack)}",
+            export_interval=24 * 3600.0,
+            export_timeout=0.5,
+            shutdown_timeout=2.0,
+            **path,
+        )
+        stack.callback(made.shutdown)
+        return made
+
+    tel = telemetry()
     ns["tel"] = tel
-    setup = {"tradetel_exporters": exporters}
+    setup = {"tradetel_exporters": exporters, "tradetel_recording_path": tel.recording_path}
     methods = {
         "counter": ("add", "1"),
         "up_down": ("add", "1"),
@@ -249,6 +262,33 @@ def build(stack: ExitStack) -> tuple[list[Subject], dict[str, Any], dict[str, An
                 f'tt_overflow.add(1, exchange="{EXCHANGE}", symbol="LATE-USD", side="{SIDE}")',
                 TARGETS["overflow"],
                 note="series limit reached: normalised, looked up and counted in cardinality.overflow on every call",
+            )
+    for variant, group, path in VARIANTS:
+        other = telemetry(**path)
+        setup[f"tradetel_{variant}_recording_path"] = other.recording_path
+        for name, (method, value) in methods.items():
+            if name in ("up_down", "gauge"):
+                continue  # counters and histograms cover both write functions the variants differ in
+            handle = other.instrument(f"bench.{name}")
+            ns[f"tt_{variant}_{name}"] = handle
+            ns[f"tt_{variant}_{name}_bound"] = handle.bind(exchange=EXCHANGE, symbol=SYMBOL, side=SIDE)
+            scalar = name != "histogram"
+            # The public path has a target of its own; plain closures have none: they are the measurement
+            # that decided for generated methods (docs/performance.md), compared with the rows above.
+            public = variant.startswith("public")
+            add(
+                f"tradetel.{variant}.{name}.attrs3",
+                group,
+                f"{kind_labels[name]} .{method}(v, exchange=, symbol=, side=)",
+                f"tt_{variant}_{name}.{method}({value}, {_KW})",
+                TARGETS["public_attrs"] if public else None,
+            )
+            add(
+                f"tradetel.{variant}.{name}.bound",
+                group,
+                f"{kind_labels[name]} bound handle .{method}(v)",
+                f"tt_{variant}_{name}_bound.{method}({value})",
+                TARGETS["scalar_bound" if scalar else "histogram_bound"] if public else None,
             )
     add(
         "tradetel.catalog_call_site",

@@ -40,9 +40,12 @@ def _value(i: int) -> float:
 
 
 class TradetelSeries:
-    """A Telemetry with a free-text counter and histogram, limits raised above the series count."""
+    """A Telemetry with a free-text counter and histogram, limits raised above the series count.
 
-    def __init__(self, limit: int) -> None:
+    ``fast_path=False`` measures the public path (tradetel's own series, the SDK's public data classes).
+    """
+
+    def __init__(self, limit: int, fast_path: bool = True) -> None:
         import tradetel
         from tradetel import InstrumentSpec, Kind
         from tradetel.catalog import Attribute
@@ -61,7 +64,7 @@ class TradetelSeries:
                 cardinality_limit=limit,
             ),
         ]
-        self.telemetry = tradetel.configure(catalog=specs, exporters="none", env={})
+        self.telemetry = tradetel.configure(catalog=specs, exporters="none", env={}, fast_path=fast_path)
 
     def fill(self, kind: str, labels: list[tuple[str, str, str]]) -> None:
         if kind == "counter":
@@ -172,6 +175,7 @@ def scrape_costs(sizes: tuple[int, ...], rounds: int, stock_otel_sizes: tuple[in
             labels = series_labels(size)
             subjects: dict[str, Any] = {
                 "tradetel": TradetelSeries(2 * size),
+                "tradetel_public": TradetelSeries(2 * size, fast_path=False),
                 "prometheus_client": PrometheusClientSeries(),
             }
             if size in stock_otel_sizes:
@@ -194,6 +198,7 @@ def scrape_costs(sizes: tuple[int, ...], rounds: int, stock_otel_sizes: tuple[in
                 "series": size,
                 "tradetel_ms": round(seconds["tradetel"] * 1e3, 2),
                 "tradetel_collect_ms": round(collect * 1e3, 2),
+                "tradetel_public_ms": round(seconds["tradetel_public"] * 1e3, 2),
                 "prometheus_client_ms": round(seconds["prometheus_client"] * 1e3, 2),
                 "tradetel_us_per_series": round(seconds["tradetel"] / size * 1e6, 2),
                 "prometheus_client_us_per_series": round(seconds["prometheus_client"] / size * 1e6, 2),
@@ -228,6 +233,7 @@ def memory_per_series(count: int) -> list[dict[str, Any]]:
     labels = series_labels(count)
     makers: dict[str, Callable[[], Any]] = {
         "tradetel": lambda: TradetelSeries(2 * count),
+        "tradetel_public": lambda: TradetelSeries(2 * count, fast_path=False),
         "prometheus_client": PrometheusClientSeries,
         "otel_sdk_1_reader": lambda: OtelSeries(2 * count),
     }

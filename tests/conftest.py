@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -23,6 +24,23 @@ def _no_default_telemetry() -> Iterator[None]:
     tradetel.set_default(None)
     yield
     tradetel.set_default(None)
+
+
+PUBLIC_PATH_ONLY = os.environ.get("TRADETEL_FAST_PATH", "").strip().lower() in ("0", "false")
+"""``TRADETEL_FAST_PATH=false pytest``: the whole suite on the public path, as on an SDK that breaks the contract."""
+
+
+@pytest.fixture(autouse=True)
+def _public_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With TRADETEL_FAST_PATH=false, every configure() finds the fast path's contract broken.
+
+    Subprocesses and configure() calls reading ``os.environ`` see the variable itself; calls given
+    ``env={}`` see the contract check fail, as it would on an SDK that renamed a private name.
+    """
+    if PUBLIC_PATH_ONLY:
+        from tradetel import _sdk
+
+        monkeypatch.setattr(_sdk, "_CHECKED", [("TRADETEL_FAST_PATH=false in the test environment",)])
 
 
 @pytest.fixture(autouse=True)

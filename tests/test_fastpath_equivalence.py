@@ -1,25 +1,35 @@
-"""The fast path exports exactly what the OpenTelemetry public API exports for the same input.
+"""Every recording path exports exactly what the stock OpenTelemetry SDK exports for the same input.
 
-tradetel records into SDK aggregations directly (``tradetel._sdk``), through
-generated methods with a per-handle memo. The reference here is the
-standard path: a separate MeterProvider with an InMemoryMetricReader, the
-same views and resource, label policies applied per call by fresh
-normalisers, and the public ``add``/``set``/``record`` calls. Randomised
-sequences (hypothesis) must give the same points, the same Prometheus
-samples and the same DogStatsD lines.
+tradetel records either into SDK aggregations directly (the fast path,
+``tradetel._sdk``) or into aggregations of its own handed to the exporters as
+the SDK's public data classes (the public path, ``tradetel._series``), through
+generated methods or plain closures with a per-handle memo. Every test here
+runs on the four combinations (``PATHS``). The reference is the stock SDK: a
+separate MeterProvider with an InMemoryMetricReader, the same resource,
+views with the same buckets and series limits, label policies applied per
+call by fresh normalisers, and the public ``add``/``set``/``record`` calls.
+Randomised sequences (hypothesis) must give the same points, the same
+Prometheus samples and the same DogStatsD lines.
+
+On SDKs older than 1.45, which have no series limits, the reference applies
+the limit itself (the catalog's promise: ``L`` attribute sets, then one
+overflow series ``otel.metric.overflow=true``), and the fast path is off.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections import Counter as Tally
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal.measurement import Measurement
 from opentelemetry.sdk.metrics.export import (
     Histogram,
     HistogramDataPoint,
@@ -28,16 +38,26 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
     Sum,
 )
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from prometheus_client.parser import text_string_to_metric_families
 
 import tradetel
 from tradetel import InstrumentSpec, Kind
-from tradetel._sdk import Measurement, view_instrument_match
+from tradetel._sdk import contract_problems, view_instrument_match
 from tradetel.catalog import Attribute, Catalog
 from tradetel.exporters.prometheus import render
 from tradetel.labels import Categorize, Free, OneOf, TopN
 from tradetel.telemetry import METER_NAME, Telemetry
-from tradetel.views import build_views
+from tradetel.views import series_limit
+
+PATHS = [
+    pytest.param({"fast_path": True, "recording": "generated"}, id="fast-generated"),
+    pytest.param({"fast_path": True, "recording": "plain"}, id="fast-plain"),
+    pytest.param({"fast_path": False, "recording": "generated"}, id="public-generated"),
+    pytest.param({"fast_path": False, "recording": "plain"}, id="public-plain"),
+]
+SDK_LIMITS = "aggregation_cardinality_limit" in inspect.signature(View).parameters
+"""Whether the installed SDK has series limits on views (1.45 and later)."""
 
 NAMESPACE = "eqv"
 LIMIT = 6
@@ -137,11 +157,19 @@ class Reference:
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.reader = InMemoryMetricReader()
+        views = []
+        for spec in telemetry.catalog.values():
+            limit = series_limit(spec, telemetry.settings.cardinality_limit)
+            buckets = ExplicitBucketHistogramAggregation(boundaries=list(spec.buckets or ()))
+            views.append(
+                View(
+                    instrument_name=telemetry.catalog.full_name(spec),
+                    aggregation=buckets if spec.kind is Kind.HISTOGRAM else None,
+                    **({"aggregation_cardinality_limit": limit} if SDK_LIMITS else {}),
+                )
+            )
         self.provider = MeterProvider(
-            metric_readers=[self.reader],
-            resource=telemetry.resource,
-            views=build_views(telemetry.catalog, telemetry.settings.cardinality_limit),
-            shutdown_on_exit=False,
+            metric_readers=[self.reader], resource=telemetry.resource, views=views, shutdown_on_exit=False
         )
         meter = self.provider.get_meter(METER_NAME, tradetel.__version__)
         create = {
@@ -177,7 +205,8 @@ class Reference:
                 if step.mode == "bind" or step.name not in bound:
                     bound[step.name] = self.normalise(step.name, step.attributes)
                 attributes = bound[step.name]
-            self._count_overflow(step.name, attributes)
+            if self._count_overflow(step.name, attributes) and not SDK_LIMITS:
+                attributes = {"otel.metric.overflow": True}  # type: ignore[dict-item]
             instrument = self.instruments[step.name]
             if public:
                 getattr(instrument, _method(CATALOG[step.name].kind))(step.value, attributes)
@@ -186,15 +215,17 @@ class Reference:
                 match = view_instrument_match(self.provider, self.reader, instrument)
                 match.consume_measurement(Measurement(step.value, 0, instrument, None, attributes), False)
 
-    def _count_overflow(self, name: str, attributes: dict[str, str]) -> None:
+    def _count_overflow(self, name: str, attributes: dict[str, str]) -> bool:
+        """Whether ``attributes`` land in the overflow series (counted)."""
         key = frozenset(attributes.items())
         seen = self.series[name]
         if key in seen:
-            return
+            return False
         if len(seen) < self.limits[name]:
             seen.append(key)
-        else:
-            self.overflowed[name] += 1
+            return False
+        self.overflowed[name] += 1
+        return True
 
     def folded(self) -> dict[tuple[str, str], int]:
         return {
@@ -288,12 +319,15 @@ def self_metric(data: MetricsData, name: str) -> dict[tuple[str, ...], float]:
     return out
 
 
-def _telemetry() -> Telemetry:
-    return tradetel.configure(catalog=CATALOG, exporters="none", env={})
+def _telemetry(path: Mapping[str, Any]) -> Telemetry:
+    telemetry = tradetel.configure(catalog=CATALOG, exporters="none", env={}, **path)
+    fast = path["fast_path"] and not contract_problems()
+    assert telemetry.recording_path == ("fast" if fast else "public")
+    return telemetry
 
 
-def _check_equivalent(sequence: Sequence[Step], *, public: bool = True) -> None:
-    telemetry = _telemetry()
+def _check_equivalent(path: Mapping[str, Any], sequence: Sequence[Step], *, public: bool = True) -> None:
+    telemetry = _telemetry(path)
     try:
         reference = Reference(telemetry)
         fast_path(telemetry, sequence)
@@ -318,36 +352,40 @@ def _check_equivalent(sequence: Sequence[Step], *, public: bool = True) -> None:
 _SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.parametrize("path", PATHS)
 @_SETTINGS
-@given(sequences())
-def test_random_sequences_export_the_same_as_the_public_api(sequence: list[Step]) -> None:
+@given(sequence=sequences())
+def test_random_sequences_export_the_same_as_the_public_api(path: dict[str, Any], sequence: list[Step]) -> None:
     """Random measurements give identical points, Prometheus samples, DogStatsD lines and self-metrics."""
-    _check_equivalent(sequence)
+    _check_equivalent(path, sequence)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @_SETTINGS
-@given(sequences(public_histogram=False))
-def test_negative_histogram_values_match_the_sdk_aggregation(sequence: list[Step]) -> None:
-    """With negative histogram values the fast path equals the SDK's own aggregate() below Histogram.record."""
-    _check_equivalent(sequence, public=False)
+@given(sequence=sequences(public_histogram=False))
+def test_negative_histogram_values_match_the_sdk_aggregation(path: dict[str, Any], sequence: list[Step]) -> None:
+    """With negative histogram values every path equals the SDK's own aggregate() below Histogram.record."""
+    _check_equivalent(path, sequence, public=False)
 
 
-def test_repeated_series_match_after_the_memo_is_warm() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_repeated_series_match_after_the_memo_is_warm(path: dict[str, Any]) -> None:
     """Thousands of repeats of a few series (the memo's steady state) still match the public API exactly."""
     sequence = [
         Step("fills", "call", i % 3, {"symbol": ("BTC", "ETH", "SOL")[i % 3], "side": "buy", "venue": "a"})
         for i in range(3000)
     ] + [Step("slippage", "call", (i % 13) / 4, {"symbol": "BTC", "side": "long"}) for i in range(3000)]
-    _check_equivalent(sequence)
+    _check_equivalent(path, sequence)
 
 
-def test_collection_between_measurements_matches() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_collection_between_measurements_matches(path: dict[str, Any]) -> None:
     """Collecting in the middle (cumulative conversion resets the SDK's delta state) changes nothing."""
     first = [Step("slippage", "call", v, {"symbol": "BTC"}) for v in (0.5, 3.0, 12.0)]
     first += [Step("fills", "call", 2, {"symbol": "BTC"}), Step("pending", "call", -1.5, {"venue": "a"})]
     second = [Step("slippage", "call", v, {"symbol": "BTC"}) for v in (1.0, 100.0)]
     second += [Step("fills", "call", 0.25, {"symbol": "BTC"}), Step("pending", "call", 4, {"venue": "a"})]
-    telemetry = _telemetry()
+    telemetry = _telemetry(path)
     reference = Reference(telemetry)
     try:
         fast_path(telemetry, first)
@@ -361,7 +399,8 @@ def test_collection_between_measurements_matches() -> None:
         reference.provider.shutdown()
 
 
-def test_topn_demotion_between_memoised_calls_matches() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_topn_demotion_between_memoised_calls_matches(path: dict[str, Any]) -> None:
     """A memoised value that its TopN policy demotes later lands in the fallback series, as per call."""
     symbols = ["BTC", "BTC"] + ["ETH"] * 12 + ["BTC"] * 3
     policy = SYMBOL.policy.build()
@@ -369,18 +408,20 @@ def test_topn_demotion_between_memoised_calls_matches() -> None:
     assert outcomes[0] == "BTC" and outcomes[-1] == "other", "the sequence must demote BTC to exercise the recheck"
     sequence = [Step("fills", "call", 1, {"symbol": s, "side": "buy"}) for s in symbols]
     sequence += [Step("slippage", "call", 1.0, {"symbol": s}) for s in symbols]
-    _check_equivalent(sequence)
+    _check_equivalent(path, sequence)
 
 
-def test_folded_values_are_counted_per_call() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_folded_values_are_counted_per_call(path: dict[str, Any]) -> None:
     """A repeated value that a cacheable policy folds is counted in attributes.folded on every call."""
     sequence = [Step("fills", "call", 1, {"side": "hold", "venue": "a-very-long-venue"}) for _ in range(5)]
-    _check_equivalent(sequence)
+    _check_equivalent(path, sequence)
 
 
-def test_overflow_is_counted_per_call() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_overflow_is_counted_per_call(path: dict[str, Any]) -> None:
     """Calls that land in the overflow series are counted in cardinality.overflow on every call."""
     venues = [f"v{i}" for i in range(LIMIT + 3)]
     sequence = [Step("fills", "call", 1, {"venue": v}) for v in venues * 3]
     sequence += [Step("fills", "bind", 2, {"venue": "late"}), Step("fills", "reuse", 3, {})]
-    _check_equivalent(sequence)
+    _check_equivalent(path, sequence)

@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 
 from tradetel import InstrumentSpec, InvalidAttributeError, InvalidValueError, Kind
 from tradetel._instruments import BoundSeries
-from tradetel._sdk import SeriesStore, view_instrument_match
+from tradetel._sdk import SeriesStore, contract_problems, view_instrument_match
 from tradetel.catalog import Attribute
 from tradetel.labels import Free, OneOf, TopN
 from tradetel.testing import Capture, capture
@@ -237,6 +237,7 @@ def test_each_telemetry_has_its_own_memo() -> None:
 
 def test_other_aggregations_use_the_sdk_aggregate() -> None:
     """An aggregation without an inlined update (exponential histogram) is written through aggregate()."""
+    assert contract_problems(refresh=True) == ()  # a fast-path unit test: the real contract, whatever the suite forces
     view = View(instrument_name="h", aggregation=ExponentialBucketHistogramAggregation())
     readers = [InMemoryMetricReader(), InMemoryMetricReader()]
     providers = [MeterProvider(metric_readers=[reader], views=[view]) for reader in readers]

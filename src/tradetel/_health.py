@@ -27,6 +27,9 @@ _logger = logging.getLogger("tradetel")
 MAX_LOGGED = 1000
 """Distinct (subject, reason) pairs logged per Health; later ones are only counted."""
 
+_FAST_PATH_OFF_LOGGED: list[bool] = []  # not empty once the fallback to the public path was logged in this process
+_FAST_PATH_OFF_LOCK = threading.Lock()
+
 
 class Health:
     """Counts and logs (once) what tradetel had to drop, fold or failed to export."""
@@ -41,6 +44,7 @@ class Health:
         "_overflow_series",
         "_saturated",
         "_unknown_keys",
+        "fast_path_off_count",
         "strict",
     )
 
@@ -55,6 +59,7 @@ class Health:
         self._logged: set[tuple[str, str]] = set()
         self._saturated = False
         self._lock = threading.Lock()
+        self.fast_path_off_count = 0
 
     def bind(
         self,
@@ -81,6 +86,24 @@ class Health:
                 self._export_failures.add(0, {"exporter": exporter, "reason": reason})
         for instrument in instruments:
             self._overflow_counter(instrument)(0)
+
+    def fast_path_off(self, problems: Iterable[str]) -> None:
+        """The installed SDK does not keep the fast path's contract: catalog instruments use the public path.
+
+        Counted in ``fast_path_off_count``; logged once per process (the SDK does not change under it),
+        with what the contract check found.
+        """
+        self.fast_path_off_count += 1
+        with _FAST_PATH_OFF_LOCK:
+            if _FAST_PATH_OFF_LOGGED:
+                return
+            _FAST_PATH_OFF_LOGGED.append(True)
+        found = list(problems)
+        _logger.warning(
+            "tradetel: the fast path is off for this OpenTelemetry SDK (%s); catalog instruments are aggregated "
+            "by tradetel and exported through the SDK's public data classes (the same data)",
+            "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else ""),
+        )
 
     def exported(self, exporter: str, seconds: float) -> None:
         """One push to ``exporter`` took ``seconds``, whether it succeeded or not."""

@@ -2,13 +2,16 @@
 
 A handle checks the value and the attribute keys against its catalog entry,
 normalises attribute values through the entry's label policies, and records
-into the SDK aggregation of the OpenTelemetry instrument (see ``_sdk``).
+into the SDK aggregation of the OpenTelemetry instrument (the fast path, see
+``_sdk``) or into tradetel's own series (the public path, see ``_series``).
 ``bind(**attributes)`` resolves and checks the attributes once and returns a
 series handle for hot loops.
 
 The recording methods (``add``/``set``/``record``, unbound and bound) are
-generated per catalog entry when the :class:`~tradetel.Telemetry` is built,
-because a trading loop calls them on every tick. The generated method takes
+generated per catalog entry when the :class:`~tradetel.Telemetry` is built
+(templates in ``_codegen``), because a trading loop calls them on every tick;
+``recording="plain"`` builds them from closures instead, at a measured cost
+(``docs/performance.md``). The generated method takes
 the entry's attribute keys as keyword-only parameters (no ``**kwargs`` dict
 to build and hash), checks ``int``/``float`` values with two comparisons,
 and finds the series in a per-handle memo keyed by the raw values tuple.
@@ -25,7 +28,6 @@ cannot tell them apart.
 
 from __future__ import annotations
 
-import functools
 import keyword
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -35,13 +37,14 @@ from numbers import Real
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ._sdk import compile_function
+from . import _codegen
 from .catalog import InstrumentSpec, Kind
 
 if TYPE_CHECKING:
     from ._exemplars import Exemplars
     from ._health import Health
     from ._sdk import SeriesStore
+    from ._series import OwnSeriesStore
     from .labels import Normalizer
 
 __all__ = ["BoundSeries", "Counter", "Gauge", "Histogram", "Instrument", "UpDownCounter"]
@@ -121,105 +124,123 @@ def _convert(value: object) -> float | str:
     return number
 
 
-# --- generated recording functions ----------------------------------------------------------------
+# --- plain recording functions -------------------------------------------------------------------
+#
+# recording="plain": closures doing what the generated methods of tradetel._codegen do, with
+# **attributes instead of keyword-only parameters, a memo keyed by the attribute items and the
+# store's write function instead of a spliced-in update.
 
-# The value check every generated function starts with: ints and floats in range
-# pass two comparisons (NaN and infinities fail them); anything else goes to
-# check_value, which converts, or drops and counts.
-_VALUE_CHECK = """\
-        _t = _type(_value)
-        if (_t is not _int and _t is not _float) or not {low} <= _value <= _MAX:
-            _value = _check(_value)
-            if _value is None:
+
+def _plain_unbound(handle: Instrument, stateful: tuple[int, ...]) -> Callable[..., None]:
+    memo = handle._memo
+    resolve = handle._resolve
+    slow = handle._slow
+    check = handle._check
+    write = handle._store.write
+    params = tuple(key for key, _, _ in handle._plan)
+    accepted = frozenset(params)
+    low = 0 if handle._non_negative else -_MAX_ABS
+    high = _MAX_ABS
+    missing = _MISSING
+    rechecks = tuple((params[i], handle._plan[i][1]) for i in stateful)
+
+    def miss(value: float | int, attributes: dict[str, object], key: tuple[Any, ...] | None) -> None:
+        raw = tuple(attributes.get(k, missing) for k in params)
+        if attributes.keys() <= accepted:
+            resolve(value, raw, None, key)
+        else:
+            slow(value, raw, {k: v for k, v in attributes.items() if k not in accepted})
+
+    if not rechecks:
+
+        def record(value: Any = 1, /, **attributes: object) -> None:
+            kind = type(value)
+            if (kind is not int and kind is not float) or not low <= value <= high:
+                value = check(value)
+                if value is None:
+                    return
+            key = tuple(attributes.items())
+            try:
+                aggregation = memo[key]
+            except Exception:  # a miss, an unhashable value, or a value whose __hash__/__eq__ fails
+                aggregation = None
+            if aggregation is None:
+                miss(value, attributes, key)
                 return
-"""
+            write(aggregation, value)
 
-_UNBOUND_SOURCE = """\
-def _make(_memo, _resolve, _slow, _check, _M, _MAX, _agg_instrument{normalizers}):
-    def {method}(_value{default}, /, {params}**_extra):
-{value_check}\
-        if _extra:
-            _slow(_value, {key}, _extra)
-            return
-        _key = {key}
+        return record
+
+    def rechecked(attributes: dict[str, object]) -> tuple[Any, ...]:
+        """The stateful policies' results for ``attributes`` (they are called on every call)."""
+        return tuple(missing if (raw := attributes.get(k, missing)) is missing else n(raw) for k, n in rechecks)
+
+    if len(rechecks) <= 2:
+        # One or two stateful policies (exchange and symbol TopN in the default catalog): unrolled.
+        (key0, normalize0), (key1, normalize1) = (rechecks * 2)[:2]
+        two = len(rechecks) == 2
+
+        def rechecked(attributes: dict[str, object]) -> tuple[Any, ...]:
+            first = attributes.get(key0, missing)
+            if first is not missing:
+                first = normalize0(first)
+            if not two:
+                return (first,)
+            second = attributes.get(key1, missing)
+            if second is not missing:
+                second = normalize1(second)
+            return (first, second)
+
+    def record_rechecked(value: Any = 1, /, **attributes: object) -> None:
+        kind = type(value)
+        if (kind is not int and kind is not float) or not low <= value <= high:
+            value = check(value)
+            if value is None:
+                return
+        key = tuple(attributes.items())
         try:
-            {entry} = _memo[_key]
-        except _ANY_ERROR:  # a miss, an unhashable value, or a value whose __hash__/__eq__ fails
-            _agg = None
-        if _agg is None:  # outside the except block: a failing policy must not show a KeyError as its context
-            _resolve(_value, _key, None)
+            entry = memo[key]
+        except Exception:
+            entry = None
+        if entry is None:
+            miss(value, attributes, key)
             return
-{recheck}\
-{write}\
-    return {method}
-"""
+        try:
+            results = rechecked(attributes)
+        except Exception:  # a failing policy: _resolve drops and counts the call
+            miss(value, attributes, key)
+            return
+        if results != entry[1:]:
+            resolve(value, tuple(attributes.get(k, missing) for k in params), results, key)
+            return
+        write(entry[0], value)
 
-_BOUND_SOURCE = """\
-def _make(_agg, _check, _overflowed, _on_overflow, _MAX, _agg_instrument):
-    def {method}(_value{default}, /):
-{value_check}\
-        if _overflowed:
-            _on_overflow()
-{write}\
-    return {method}
-"""
+    return record_rechecked
 
 
-# Builtins under underscore names: the generated parameters are catalog keys, and a key may be
-# called ``type`` or ``float``.
-_NAMES = {"_type": type, "_int": int, "_float": float, "_ANY_ERROR": Exception}
+def _plain_bound(series: BoundSeries, aggregation: Any, overflowed: bool) -> Callable[..., None]:
+    instrument = series._instrument
+    check = instrument._check
+    write = instrument._store.write
+    low = 0 if instrument._non_negative else -_MAX_ABS
+    high = _MAX_ABS
+    on_overflow = series._on_overflow
+
+    def record(value: Any = 1, /) -> None:
+        kind = type(value)
+        if (kind is not int and kind is not float) or not low <= value <= high:
+            value = check(value)
+            if value is None:
+                return
+        if overflowed:
+            on_overflow()
+        write(aggregation, value)
+
+    return record
 
 
-def _tuple_source(names: tuple[str, ...]) -> str:
-    if not names:
-        return "()"
-    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
-
-
-@functools.lru_cache(maxsize=256)
-def _unbound_factory(
-    method: str, default: str, non_negative: bool, params: tuple[str, ...], stateful: tuple[int, ...], write: str
-) -> Callable[..., Any]:
-    """Compile (once per shape) the factory of an unbound recording method."""
-    results = tuple(f"_r{i}" for i in range(len(stateful)))
-    expected = tuple(f"_e{i}" for i in range(len(stateful)))
-    recheck = "".join(
-        f"            _r{i} = _M if {params[p]} is _M else _n{i}({params[p]})\n" for i, p in enumerate(stateful)
-    )
-    if stateful:
-        # A policy that fails here goes through _resolve, which drops and counts the call.
-        recheck = (
-            f"        try:\n{recheck}        except _ANY_ERROR:\n"
-            "            _resolve(_value, _key, None)\n            return\n"
-        )
-        differs = " or ".join(f"{r} != {e}" for r, e in zip(results, expected, strict=True))
-        recheck += (
-            f"        if {differs}:\n            _resolve(_value, _key, {_tuple_source(results)})\n            return\n"
-        )
-    source = _UNBOUND_SOURCE.format(
-        method=method,
-        default=default,
-        normalizers="".join(f", _n{i}" for i in range(len(stateful))),
-        params="*, " + "".join(f"{p}=_M, " for p in params) if params else "",
-        value_check=_VALUE_CHECK.format(low="0" if non_negative else "-_MAX"),
-        key=_tuple_source(params),
-        entry=", ".join(("_agg", *expected)),
-        recheck=recheck,
-        write=write,
-    )
-    return compile_function(source, "_make", f"<tradetel-{method}>", _NAMES)
-
-
-@functools.lru_cache(maxsize=64)
-def _bound_factory(method: str, default: str, non_negative: bool, write: str) -> Callable[..., Any]:
-    """Compile (once per shape) the factory of a bound recording method."""
-    source = _BOUND_SOURCE.format(
-        method=method,
-        default=default,
-        value_check=_VALUE_CHECK.format(low="0" if non_negative else "-_MAX"),
-        write=write,
-    )
-    return compile_function(source, "_make", f"<tradetel-bound-{method}>", _NAMES)
+RECORDING = ("generated", "plain")
+"""How recording methods are made: compiled per shape (``tradetel._codegen``), or plain closures."""
 
 
 # --- handles --------------------------------------------------------------------------------------
@@ -245,6 +266,7 @@ class Instrument:
         "_normalizers",
         "_otel",
         "_plan",
+        "_recording",
         "_store",
         "name",
         "spec",
@@ -261,7 +283,8 @@ class Instrument:
         otel: Any,
         normalizers: Mapping[str, Normalizer],
         health: Health,
-        store: SeriesStore,
+        store: SeriesStore | OwnSeriesStore,
+        recording: str = "generated",
     ) -> None:
         self.spec = spec
         self.name = name
@@ -280,19 +303,24 @@ class Instrument:
         self._plan = tuple(
             (key, self._normalizers[key], stateful.index(i) if i in stateful else -1) for i, key in enumerate(params)
         )
-        make = _unbound_factory(
-            self._method, self._default, self._non_negative, params, stateful, store.write_source(" " * 8)
-        )
-        function = make(
-            self._memo,
-            self._resolve,
-            self._slow,
-            self._check,
-            _MISSING,
-            _MAX_ABS,
-            store.instrument,
-            *(self._normalizers[params[i]] for i in stateful),
-        )
+        self._recording = recording
+        function: Callable[..., None]
+        if recording == "plain":
+            function = _plain_unbound(self, stateful)
+        else:
+            make = _codegen.unbound_factory(
+                self._method, self._default, self._non_negative, params, stateful, store.write_kind
+            )
+            function = make(
+                self._memo,
+                self._resolve,
+                self._slow,
+                self._check,
+                _MISSING,
+                _MAX_ABS,
+                store.write,
+                *(self._normalizers[params[i]] for i in stateful),
+            )
         function.__qualname__ = f"{type(self).__name__}.{self._method}"
         function.__doc__ = self._doc
         object.__setattr__(self, self._method, function)
@@ -302,7 +330,13 @@ class Instrument:
     def _check(self, value: object) -> float | int | None:
         return check_value(value, self._health, self.name, non_negative=self._non_negative)
 
-    def _resolve(self, value: float | int, raw_values: tuple[Any, ...], stateful: tuple[Any, ...] | None) -> None:
+    def _resolve(
+        self,
+        value: float | int,
+        raw_values: tuple[Any, ...],
+        stateful: tuple[Any, ...] | None,
+        memo_key: tuple[Any, ...] | None = None,
+    ) -> None:
         """Normalise and record; memoise the series when that is safe and cheap to keep.
 
         ``stateful`` holds the results the generated method already got from the
@@ -311,6 +345,7 @@ class Instrument:
         a policy folded a value (a flood of junk must not fill the memo, and the
         policy counts its folds itself on every call); calls into the overflow
         series; and a recheck that disagreed (it is resolved afresh next time).
+        ``memo_key`` is the memo's key when it is not ``raw_values`` (the plain path's attribute items).
         """
         attributes: dict[str, str] = {}
         memoise = stateful is None
@@ -342,12 +377,13 @@ class Instrument:
             self._health.overflow(self.name)
             memoise = False
         memo = self._memo
+        memo_at = raw_values if memo_key is None else memo_key
         if memoise:
             if len(memo) >= self._max_memo:
                 memo.clear()  # bounded under a flood of distinct values; hot series come back at once
-            memo[raw_values] = (aggregation, *results) if results else aggregation
+            memo[memo_at] = (aggregation, *results) if results else aggregation
         elif stateful is not None:
-            memo.pop(raw_values, None)
+            memo.pop(memo_at, None)
         store.write(aggregation, value)
 
     def _slow(self, value: float | int, raw_values: tuple[Any, ...], extra: dict[str, object]) -> None:
@@ -527,8 +563,11 @@ class BoundSeries:
         store = instrument._store
         aggregation = store.aggregation(attributes)
         overflowed = store.is_overflow(aggregation)
-        make = _bound_factory(self._method, instrument._default, instrument._non_negative, store.write_source(" " * 8))
-        function = make(aggregation, instrument._check, overflowed, self._on_overflow, _MAX_ABS, store.instrument)
+        if instrument._recording == "plain":
+            function = _plain_bound(self, aggregation, overflowed)
+        else:
+            make = _codegen.bound_factory(self._method, instrument._default, instrument._non_negative, store.write_kind)
+            function = make(aggregation, instrument._check, overflowed, self._on_overflow, _MAX_ABS, store.write)
         function.__qualname__ = f"BoundSeries.{self._method}"
         function.__doc__ = instrument._doc.replace(" of these attributes", "")
         # An instance slot named like the method shadows the wrong-method fallback below.

@@ -14,6 +14,7 @@ collector costs one failed attempt per interval and no memory.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import threading
@@ -21,7 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics import (
@@ -31,7 +32,6 @@ from opentelemetry.sdk.metrics import (
     ObservableGauge,
     ObservableUpDownCounter,
     UpDownCounter,
-    _Gauge,
 )
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -43,14 +43,21 @@ from opentelemetry.sdk.metrics.export import (
 
 from ._exemplars import within
 from ._health import Health
-from ._sdk import renew_lock
+from ._sdk import renew_lock, sync_gauge_class
+
+if TYPE_CHECKING:
+    from ._series import OwnMetrics
 
 _logger = logging.getLogger("tradetel")
 
+_GAUGE = sync_gauge_class()
 _CUMULATIVE = dict.fromkeys(
-    (Counter, UpDownCounter, Histogram, _Gauge, ObservableCounter, ObservableUpDownCounter, ObservableGauge),
+    (Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter, ObservableGauge)
+    + ((_GAUGE,) if _GAUGE is not None else ()),
     AggregationTemporality.CUMULATIVE,
 )
+# Series limits per reader are public API since SDK 1.45; older SDKs leave other instruments unbounded.
+_READER_LIMITS = "cardinality_limits" in inspect.signature(MetricReader.__init__).parameters
 
 SeriesKey = tuple[str, tuple[tuple[str, Any], ...]]
 
@@ -83,14 +90,21 @@ class SharedReader(MetricReader):
     """The single cumulative reader whose collection every backend shares.
 
     ``cardinality_limit`` bounds the series of instruments no view limits: those created outside the
-    catalog, such as the instrumentation packages' on the global MeterProvider.
+    catalog, such as the instrumentation packages' on the global MeterProvider (SDK 1.45 and later).
+    On the public path, ``own`` holds the catalog instruments, which each collection puts in front of
+    what the SDK collected.
     """
 
-    def __init__(self, cardinality_limit: int | None = None) -> None:
+    def __init__(self, cardinality_limit: int | None = None, own: OwnMetrics | None = None) -> None:
         limits = dict.fromkeys(_CUMULATIVE, cardinality_limit) if cardinality_limit is not None else None
-        super().__init__(preferred_temporality=_CUMULATIVE, cardinality_limits=limits)  # type: ignore[arg-type]
+        if _READER_LIMITS:
+            super().__init__(preferred_temporality=_CUMULATIVE, cardinality_limits=limits)
+        else:
+            super().__init__(preferred_temporality=_CUMULATIVE)
         self._lock = threading.Lock()
         self._received: MetricsData | None = None
+        self._own = own
+        self.observable_counters: Callable[[], frozenset[str]] = frozenset
         self.decorate: Callable[[MetricsData], MetricsData] | None = None  # adds exemplars (tradetel._exemplars)
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
@@ -101,6 +115,8 @@ class SharedReader(MetricReader):
         with self._lock:
             self.collect(timeout_millis=timeout * 1000)
             data, self._received = self._received, None
+            if self._own is not None:
+                data = self._own.merge(data)
         if data is None:
             return MetricsData(resource_metrics=[])
         return self.decorate(data) if self.decorate is not None else data
@@ -111,9 +127,7 @@ class SharedReader(MetricReader):
         Only instruments created directly on ``Telemetry.meter`` can be
         asynchronous; catalog instruments never are.
         """
-        consumer = getattr(self._collect, "__self__", None)
-        instruments = getattr(consumer, "_async_instruments", ())
-        return frozenset(i.name for i in instruments if isinstance(i, ObservableCounter))
+        return self.observable_counters()
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         pass

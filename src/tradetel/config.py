@@ -211,6 +211,8 @@ class Settings:
     handle_sigterm: bool = False
     runtime_metrics: bool = True
     set_global_meter_provider: bool = False
+    fast_path: bool = True
+    recording: str = "generated"
     config_file: str | None = None
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
@@ -660,6 +662,22 @@ SETTINGS: tuple[Setting, ...] = (
         "true or false",
         "Make tradetel's MeterProvider the global OpenTelemetry one, so that metrics of "
         "`opentelemetry-instrumentation-*` packages go through tradetel (see coexisting.md). Default false.",
+    ),
+    Setting(
+        "fast_path",
+        ("TRADETEL_FAST_PATH",),
+        _bool,
+        "true or false",
+        "Record into the SDK's aggregations when the installed SDK keeps tradetel's contract with it; false "
+        "(or a broken contract) aggregates catalog instruments with the SDK's public API only "
+        "([performance](performance.md#the-sdk-boundary)). Default true.",
+    ),
+    Setting(
+        "recording",
+        ("TRADETEL_RECORDING",),
+        _choice(("generated", "plain")),
+        "generated or plain",
+        "How recording methods are built: compiled per catalog entry, or plain closures. Default `generated`.",
     ),
     Setting(
         "prometheus.host",

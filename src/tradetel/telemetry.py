@@ -27,9 +27,10 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from . import _fork, _sigterm
 from ._health import Health
@@ -45,18 +46,21 @@ from ._pipeline import PushExporter, PushLoop, SharedReader
 from ._sdk import (
     ForkAwareMeterProvider,
     SeriesStore,
+    contract_problems,
     enable_provider,
+    observable_counter_names,
     provider_resource,
     renew_lock,
     reset_after_fork,
     view_instrument_match,
 )
+from ._series import OwnInstrument, OwnMetrics, OwnSeriesStore, TrackingMeter
 from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
 from .config import Settings, load_settings
 from .errors import ConfigurationError
 from .labels import Normalizer
-from .views import apply_overrides, build_views
+from .views import apply_overrides, build_views, series_limit
 
 __all__ = ["Telemetry", "configure", "get_default", "set_default"]
 
@@ -111,18 +115,37 @@ class Telemetry(_TypedInstruments):
         self.catalog = apply_overrides(base, settings.instruments)
         self._disabled = settings.disabled
         self._health = Health(settings.strict and not settings.disabled)  # disabled: a no-op never raises
-        self._reader = SharedReader(settings.cardinality_limit)
-        self.meter_provider = ForkAwareMeterProvider(
+        # The fast path records into the SDK's aggregations, only where the installed SDK keeps the
+        # contract tradetel._sdk checks; otherwise catalog instruments are aggregated by tradetel._series.
+        self.sdk_problems: tuple[str, ...] = contract_problems() if settings.fast_path else ()
+        fast = settings.fast_path and not self.sdk_problems
+        self.recording_path = "fast" if fast else "public"
+        """``fast`` (recording into the SDK's aggregations) or ``public`` (the SDK's public API only)."""
+        resource = _resource(settings)
+        self._own: OwnMetrics | None = None
+        if not fast:
+            self._own = OwnMetrics(InstrumentationScope(METER_NAME, __version__), resource)
+        self._reader = SharedReader(settings.cardinality_limit, self._own)
+        provider_class = ForkAwareMeterProvider if fast else MeterProvider
+        self.meter_provider = provider_class(
             metric_readers=[self._reader],
-            resource=_resource(settings),
-            views=build_views(self.catalog, settings.cardinality_limit),
+            resource=resource,
+            views=build_views(self.catalog, settings.cardinality_limit) if fast else [],
             exemplar_filter=AlwaysOffExemplarFilter(),
             shutdown_on_exit=False,
         )
-        # The SDK reads OTEL_SDK_DISABLED from os.environ and would hand out no-op instruments that
-        # tradetel's handles cannot drive; tradetel has read it already (settings.disabled).
-        enable_provider(self.meter_provider)
-        self.meter = self.meter_provider.get_meter(METER_NAME, __version__)
+        if fast:
+            # The SDK reads OTEL_SDK_DISABLED from os.environ and would hand out no-op instruments that
+            # tradetel's handles cannot drive; tradetel has read it already (settings.disabled).
+            enable_provider(self.meter_provider)
+            self.meter = self.meter_provider.get_meter(METER_NAME, __version__)
+            self._reader.observable_counters = lambda: observable_counter_names(self.meter_provider)
+        else:
+            tracking = TrackingMeter(self.meter_provider.get_meter(METER_NAME, __version__))
+            self.meter = tracking  # type: ignore[assignment]
+            self._reader.observable_counters = tracking.observable_counter_names
+            if self.sdk_problems:
+                self._health.fast_path_off(self.sdk_problems)
         self._instruments: dict[str, Instrument] = {}
         self._root = _Namespace("")
         self._normalizers: dict[tuple[str, str], Normalizer] = {}
@@ -182,9 +205,15 @@ class Telemetry(_TypedInstruments):
             Kind.GAUGE: self.meter.create_gauge,
             Kind.HISTOGRAM: self.meter.create_histogram,
         }[spec.kind]
-        otel = create(name, unit=spec.unit, description=spec.description)
-        store = SeriesStore(view_instrument_match(self.meter_provider, self._reader, otel))
-        handle = HANDLE_TYPES[spec.kind](spec, name, otel, normalizers, self._health, store)
+        store: SeriesStore | OwnSeriesStore
+        if self._own is None:
+            otel: Any = create(name, unit=spec.unit, description=spec.description)
+            store = SeriesStore(view_instrument_match(self.meter_provider, self._reader, otel))
+        else:
+            otel = OwnInstrument(name, spec.unit, spec.description, spec.kind, spec.attribute_keys)
+            store = OwnSeriesStore(otel, series_limit(spec, self.settings.cardinality_limit), spec.buckets or ())
+            self._own.add(store)
+        handle = HANDLE_TYPES[spec.kind](spec, name, otel, normalizers, self._health, store, self.settings.recording)
         self._instruments[spec.name] = handle
         node = self._root
         *groups, leaf = spec.name.split(".")
@@ -366,7 +395,10 @@ class Telemetry(_TypedInstruments):
         if self._closed:
             self._shut_down.set()  # a shutdown running in another thread of the parent is not the child's
             return
-        reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
+        if self._own is None:
+            reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
+        else:
+            self._own.reset_after_fork(_child_instance_id(self.settings.instance_id))
         renew_lock(self._health, "_lock")
         self._order_tracker = None  # the parent's open orders are the parent's to follow
         if self._exemplars is not None:
@@ -388,6 +420,8 @@ class Telemetry(_TypedInstruments):
     @property
     def resource(self) -> Resource:
         """The resource every export carries (``service.name``, ``service.instance.id``...)."""
+        if self._own is not None:
+            return self._own.resource
         return provider_resource(self.meter_provider)
 
     def __enter__(self) -> Telemetry:

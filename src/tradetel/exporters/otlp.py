@@ -209,13 +209,40 @@ def _grpc_exporter_class() -> type:
     class Exporter(OTLPMetricExporter):
         recorder: StatusRecorder
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if not hasattr(self, "recorder"):
+                # Older exporters build their channel in __init__, without the hook, and keep only the stub.
+                self.recorder = StatusRecorder()
+                self._client = _RecordingStub(self._client, self.recorder)  # type: ignore[assignment]
+
         def _initialize_channel_and_stub(self) -> None:
             # the SDK builds (and, after UNAVAILABLE, rebuilds) its channel here
             super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+            self._intercept()
+
+        def _intercept(self) -> None:
             if not hasattr(self, "recorder"):
                 self.recorder = StatusRecorder()
             self._channel = grpc.intercept_channel(self._channel, self.recorder)
             self._client = MetricsServiceStub(self._channel)  # type: ignore[no-untyped-call,assignment]
+
+    class _RecordingStub:
+        """A metrics service stub that remembers the status code of its last Export call."""
+
+        def __init__(self, stub: Any, recorder: StatusRecorder) -> None:
+            self._stub = stub
+            self._recorder = recorder
+
+        def Export(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the gRPC method name
+            self._recorder.code = None
+            try:
+                answer = self._stub.Export(*args, **kwargs)
+            except grpc.RpcError as error:
+                self._recorder.code = error.code()
+                raise
+            self._recorder.code = grpc.StatusCode.OK
+            return answer
 
     _GRPC_EXPORTER.append(Exporter)
     return Exporter
