@@ -31,7 +31,7 @@ from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 
-from . import _fork, _sigterm
+from . import _fork, _identity, _sigterm
 from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 
@@ -507,6 +507,7 @@ def configure(
         tel = tradetel.configure(service_name="grid-bot", exporters=["prometheus", "dogstatsd"])
     """
     resolved = load_settings(settings, env=env, config_file=config_file)  # disabled: exporters are ()
+    resolved = _identity.worker_settings(resolved)  # in a worker of a pre-fork server: its own identity
     if catalog is None:
         table = DEFAULT_CATALOG
     elif isinstance(catalog, Catalog):
