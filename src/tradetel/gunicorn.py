@@ -89,8 +89,8 @@ def post_worker_init(worker: Any) -> None:
     from .telemetry import Telemetry
 
     for obj in list(_fork._LIVE):
-        if isinstance(obj, Telemetry) and not obj.closed:
-            _sigterm.install(obj, required=False)
+        if isinstance(obj, Telemetry) and not obj.closed and obj._sigterm is None:
+            obj._sigterm = _sigterm.install(obj, required=False)  # shutdown() uninstalls it
 
 
 def worker_exit(server: Any, worker: Any) -> None:
