@@ -2,9 +2,10 @@
 
 The example in ``examples/gunicorn_app`` runs under real gunicorn with 4 workers that gunicorn replaces
 every 60-90 requests (``max_requests``), so several generations of workers serve the load. Every worker
-pushes OTLP to a real agent collector (``collector/agent.yaml``); a real Prometheus scrapes the agent's one
-endpoint. The test counts its own successful responses and checks, in PromQL, that the counter and the
-histogram count add up to exactly that, that no series ever went down (no counter reset, so no negative
+pushes OTLP to a real agent collector (``collector/agent.yaml``), which forwards to a real gateway
+(``collector/gateway.yaml``); a real Prometheus scrapes the agent's one endpoint, and the gateway's. The
+test counts its own successful responses and checks, in PromQL, that the counter and the histogram count
+add up to exactly that in both tiers, that no series ever went down (no counter reset, so no negative
 ``rate()``/``increase()``), and that the workers' series stay four however many processes served.
 """
 
@@ -31,6 +32,7 @@ WORKERS = 4
 FIRST_BATCH = 1500
 SECOND_BATCH = 500  # sent right before SIGTERM: its tail reaches the agent only through the exit flush
 CLIENTS = 6
+TIERS = ("agent", "gateway")  # the agent's own /metrics, and the gateway it forwards to
 ATTEMPTS = 5
 COUNTER = "trading_http_server_requests_total"
 HISTOGRAM_COUNT = "trading_http_server_request_duration_seconds_count"
@@ -110,11 +112,20 @@ def test_service_wide_totals_exact_through_recycling_and_sigterm(
     wait_until: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    """Through recycling and a graceful SIGTERM, PromQL sums equal the responses served, never go down, 4 series."""
+    """Through recycling and a SIGTERM, agent and gateway sums equal the responses served, never go down, 4 series."""
     worker_class, app, extra, protocol = VARIANTS[variant]
-    env = collector_env()
+    gateway_env = collector_env()
+    gateway = collector("gateway.yaml", gateway_env, wait_ports=[int(gateway_env["OTLP_GRPC_PORT"])])
+    env = collector_env(GATEWAY_OTLP_ENDPOINT=f"127.0.0.1:{gateway_env['OTLP_GRPC_PORT']}")
     agent = collector("agent.yaml", env, wait_ports=[int(env["OTLP_GRPC_PORT"]), int(env["OTLP_HTTP_PORT"])])
-    prom = prometheus_server({"agent": agent.metrics_url}, scrape_options={"agent": {"honor_labels": True}})
+    # Both tiers serve the same job and instance labels (the service's): a "tier" label tells them apart.
+    prom = prometheus_server(
+        {tier: target.metrics_url for tier, target in (("agent", agent), ("gateway", gateway))},
+        scrape_options={
+            tier: {"honor_labels": True, "metric_relabel_configs": [{"target_label": "tier", "replacement": tier}]}
+            for tier in ("agent", "gateway")
+        },
+    )
     endpoint_port = env["OTLP_GRPC_PORT"] if protocol == "grpc" else env["OTLP_HTTP_PORT"]
     service = f"platform-{variant}"
     port = free_ports()
@@ -144,42 +155,48 @@ def test_service_wide_totals_exact_through_recycling_and_sigterm(
     load = Load()
     send(port, FIRST_BATCH, load)
     assert not load.failed, load.failed[:5]
-    # While the server runs (workers replaced along the way), the agent's totals catch up exactly.
-    selector = f'{{job="{service}"}}'
-    prom.wait_for_value(f"sum({COUNTER}{selector})", load.ok, timeout=60)
-    prom.wait_for_value(f"sum({HISTOGRAM_COUNT}{selector})", load.ok, timeout=60)
+    # While the server runs (workers replaced along the way), the totals catch up exactly, in both tiers.
+    for tier in TIERS:
+        selector = f'{{job="{service}",tier="{tier}"}}'
+        prom.wait_for_value(f"sum({COUNTER}{selector})", load.ok, timeout=60)
+        prom.wait_for_value(f"sum({HISTOGRAM_COUNT}{selector})", load.ok, timeout=60)
 
     send(port, SECOND_BATCH, load)
     assert not load.failed, load.failed[:5]
     server.popen.send_signal(signal.SIGTERM)
     assert server.popen.wait(60) == 0, server.log_tail()
-    prom.wait_for_value(f"sum({COUNTER}{selector})", FIRST_BATCH + SECOND_BATCH, timeout=60)
-    prom.wait_for_value(f"sum({HISTOGRAM_COUNT}{selector})", FIRST_BATCH + SECOND_BATCH, timeout=60)
+    served = FIRST_BATCH + SECOND_BATCH
+    assert load.ok == served
+    for tier in TIERS:
+        selector = f'{{job="{service}",tier="{tier}"}}'
+        prom.wait_for_value(f"sum({COUNTER}{selector})", served, timeout=60)
+        prom.wait_for_value(f"sum({HISTOGRAM_COUNT}{selector})", served, timeout=60)
     prom.wait_for_scrape("agent")
+    prom.wait_for_scrape("gateway")
     ended = time.time()
 
     # Several generations of workers served; their series are the 4 worker slots of this master.
-    master = server.popen.pid
     processes_served = {pid for pid, _ in load.served_by}
     assert len(processes_served) >= 2 * WORKERS, f"only {len(processes_served)} worker processes: no recycling"
     assert {index for _, index in load.served_by} == set(range(WORKERS))
-    instances = {labels["instance"] for labels in prom.labels(f"count by (instance) ({COUNTER}{selector})")}
-    assert instances == {f"{socket.gethostname()}-{master}-w{index}" for index in range(WORKERS)}
-
+    slots = {f"{socket.gethostname()}-{server.popen.pid}-w{index}" for index in range(WORKERS)}
     span = int(ended - started) + 1
     first = ended - span  # query_range steps from its start: this one ends exactly at `ended`
-    window = f"{span + 10}s"
-    for name in (COUNTER, HISTOGRAM_COUNT):
-        # No series ever went down: Prometheus saw no counter reset anywhere in the run...
-        resets = prom.query(f"resets({name}{selector}[{window}])")
-        assert resets and all(float(sample["value"][1]) == 0 for sample in resets), resets
-        # ...so the service-wide total only grows, and its rate is never negative.
-        for expr in (f"sum({name}{selector})", f"sum(rate({name}{selector}[5s]))"):
-            series = prom.api("query_range", query=expr, start=str(first), end=str(ended), step="1")["result"]
-            values = [float(value) for _, value in series[0]["values"]]
-            assert values, expr
-            if expr.startswith("sum(rate"):
-                assert min(values) >= 0, (expr, min(values))
-            else:
-                assert all(b >= a for a, b in pairwise(values)), (expr, values)
-                assert values[-1] == FIRST_BATCH + SECOND_BATCH
+    for tier in TIERS:
+        selector = f'{{job="{service}",tier="{tier}"}}'
+        instances = {labels["instance"] for labels in prom.labels(f"count by (instance) ({COUNTER}{selector})")}
+        assert instances == slots, tier
+        for name in (COUNTER, HISTOGRAM_COUNT):
+            # No series ever went down: Prometheus saw no counter reset anywhere in the run...
+            resets = prom.query(f"resets({name}{selector}[{span + 10}s])")
+            assert len(resets) == WORKERS and all(float(sample["value"][1]) == 0 for sample in resets), resets
+            # ...so the service-wide total only grows, and its rate is never negative.
+            for expr in (f"sum({name}{selector})", f"sum(rate({name}{selector}[5s]))"):
+                series = prom.api("query_range", query=expr, start=str(first), end=str(ended), step="1")["result"]
+                values = [float(value) for _, value in series[0]["values"]]
+                assert values, expr
+                if expr.startswith("sum(rate"):
+                    assert min(values) >= 0, (expr, min(values))
+                else:
+                    assert all(b >= a for a, b in pairwise(values)), (expr, values)
+                    assert values[-1] == served
