@@ -26,8 +26,8 @@ What the hooks do (``docs/scale-out.md`` has the whole story):
   and the graceful timeout, SIGQUIT, SIGABRT after a timeout) flushes and shuts
   down every Telemetry of the worker.
 
-The worker classes of gunicorn itself (sync, gthread, the ASGI worker) and
-``uvicorn_worker.UvicornWorker`` all go through these hooks.
+gunicorn calls these hooks for every worker class; ``tests/integration/test_gunicorn.py``
+runs the sync worker and ``uvicorn_worker.UvicornWorker``.
 """
 
 from __future__ import annotations

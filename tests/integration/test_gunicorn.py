@@ -1,7 +1,8 @@
 """Many gunicorn workers, one target: exact service-wide totals in Prometheus through worker recycling.
 
-The example in ``examples/gunicorn_app`` runs under real gunicorn with 4 workers that gunicorn replaces
-every 60-90 requests (``max_requests``), so several generations of workers serve the load. Every worker
+The example in ``examples/gunicorn_app`` runs under real gunicorn (sync workers, then uvicorn workers) with
+4 workers that gunicorn replaces every 60-90 requests (``max_requests``), so several generations of workers
+serve the load. Every worker
 pushes OTLP to a real agent collector (``collector/agent.yaml``), which forwards to a real gateway
 (``collector/gateway.yaml``); a real Prometheus scrapes the agent's one endpoint, and the gateway's. The
 test counts its own successful responses and checks, in PromQL, that the counter and the histogram count
