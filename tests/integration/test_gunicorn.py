@@ -2,12 +2,12 @@
 
 The example in ``examples/gunicorn_app`` runs under real gunicorn (sync workers, then uvicorn workers) with
 4 workers that gunicorn replaces every 60-90 requests (``max_requests``), so several generations of workers
-serve the load. Every worker
-pushes OTLP to a real agent collector (``collector/agent.yaml``), which forwards to a real gateway
-(``collector/gateway.yaml``); a real Prometheus scrapes the agent's one endpoint, and the gateway's. The
-test counts its own successful responses and checks, in PromQL, that the counter and the histogram count
-add up to exactly that in both tiers, that no series ever went down (no counter reset, so no negative
-``rate()``/``increase()``), and that the workers' series stay four however many processes served.
+serve the load. Every worker pushes OTLP to a real agent collector (``collector/agent.yaml``), which
+forwards to a real gateway (``collector/gateway.yaml``); a real Prometheus scrapes the agent's one endpoint,
+and the gateway's. The test counts its own successful responses and checks, in PromQL, that the counter and
+the histogram count add up to exactly that in both tiers, that no series ever went down (no counter reset,
+so no negative ``rate()``/``increase()``), and that the workers' series stay four however many processes
+served.
 """
 
 from __future__ import annotations
