@@ -9,15 +9,20 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics.export import MetricsData
 
 import tradetel
 from tradetel import _identity, _sigterm
+from tradetel.config import load_settings
 from tradetel.gunicorn import post_fork, post_worker_init, pre_fork, worker_exit, worker_index
+from tradetel.telemetry import Telemetry
 
 MASTER = 4242
 # A closed port: the final flush gives up at once instead of retrying.
@@ -149,6 +154,44 @@ def test_worker_exit_flushes_in_the_worker_and_does_nothing_in_the_master() -> N
         assert not tel.closed
         worker_exit(Server(), SimpleNamespace(pid=os.getpid()))
         assert tel.closed
+
+
+def test_worker_exit_waits_for_a_flush_already_running_in_another_thread() -> None:
+    """A uvicorn worker leaves while its SIGTERM flush runs in a thread: worker_exit returns only after that flush."""
+    events: list[str] = []
+    release = threading.Event()
+
+    class Blocking:
+        name = "blocking"
+
+        def export(self, data: MetricsData, timeout: float) -> None:
+            if not release.is_set():  # the final flush: held until the test lets it go
+                release.wait(30)
+                events.append("final flush delivered")
+
+        def shutdown(self, timeout: float) -> None:
+            pass
+
+    settings = load_settings({"exporters": "none", "runtime_metrics": False, "export_interval": 3600}, env={})
+    tel = Telemetry(settings, exporters=[Blocking()])
+    tel.orders.filled.add(1, exchange="binance")
+    flushing = threading.Thread(target=tel.shutdown, kwargs={"timeout": 30})
+    flushing.start()
+    deadline = time.monotonic() + 30
+    while not tel.closed and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+    def leave() -> None:
+        worker_exit(Server(), SimpleNamespace(pid=os.getpid()))
+        events.append("worker_exit returned")
+
+    leaving = threading.Thread(target=leave)
+    leaving.start()
+    leaving.join(0.5)  # long enough for a worker_exit that does not wait to have returned already
+    release.set()
+    leaving.join(30)
+    flushing.join(30)
+    assert events == ["final flush delivered", "worker_exit returned"]
 
 
 def test_post_worker_init_flushes_on_sigterm_only_where_sigterm_has_its_default_action() -> None:

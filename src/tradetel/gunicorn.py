@@ -96,15 +96,17 @@ def post_worker_init(worker: Any) -> None:
 def worker_exit(server: Any, worker: Any) -> None:
     """gunicorn hook, in the worker as it exits: flush and shut down every Telemetry of the process.
 
-    gunicorn also calls this hook in the master for a worker that was already gone when the master
-    signalled it; there it does nothing.
+    A Telemetry that another thread is shutting down already (the SIGTERM flush of a uvicorn worker,
+    which runs while the worker leaves) is waited for, within its ``shutdown_timeout``: the process
+    must not end in the middle of that flush. gunicorn also calls this hook in the master for a worker
+    that was already gone when the master signalled it; there it does nothing.
     """
     if getattr(worker, "pid", None) != os.getpid():
         return
     from .telemetry import Telemetry
 
     for obj in list(_fork._LIVE):
-        if isinstance(obj, Telemetry) and not obj.closed:
+        if isinstance(obj, Telemetry):
             try:
                 obj.shutdown()
             except Exception:

@@ -96,6 +96,21 @@ def send(port: int, count: int, load: Load) -> None:
         thread.join(120)
 
 
+def agent_drops(telemetry_url: str) -> dict[str, float]:
+    """Data points the collector's deltatocumulative processor dropped so far, by error (from its own metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(telemetry_url, timeout=5) as response:
+        text = response.read().decode()
+    drops: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            error = sample.labels.get("error")
+            if "deltatocumulative_datapoints" in sample.name and error:
+                drops[error] = drops.get(error, 0) + sample.value
+    return drops
+
+
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -168,10 +183,19 @@ def test_service_wide_totals_exact_through_recycling_and_sigterm(
     assert server.popen.wait(60) == 0, server.log_tail()
     served = FIRST_BATCH + SECOND_BATCH
     assert load.ok == served
+    telemetry = {
+        "agent": f"http://127.0.0.1:{env['TELEMETRY_PORT']}/metrics",
+        "gateway": f"http://127.0.0.1:{gateway_env['TELEMETRY_PORT']}/metrics",
+    }
     for tier in TIERS:
         selector = f'{{job="{service}",tier="{tier}"}}'
-        prom.wait_for_value(f"sum({COUNTER}{selector})", served, timeout=60)
-        prom.wait_for_value(f"sum({HISTOGRAM_COUNT}{selector})", served, timeout=60)
+        try:
+            prom.wait_for_value(f"sum({COUNTER}{selector})", served, timeout=60)
+            prom.wait_for_value(f"sum({HISTOGRAM_COUNT}{selector})", served, timeout=60)
+        except pytest.fail.Exception as failure:
+            drops = agent_drops(telemetry[tier])
+            pytest.fail(f"{failure}\n{tier} deltatocumulative drops: {drops}\n{server.log_tail(80)}")
+        assert agent_drops(telemetry[tier]) == {}, tier
     prom.wait_for_scrape("agent")
     prom.wait_for_scrape("gateway")
     ended = time.time()
