@@ -40,9 +40,10 @@ HISTOGRAM_COUNT = "trading_http_server_request_duration_seconds_count"
 
 VARIANTS = {
     # worker class, app, extra arguments, OTLP protocol
-    "sync": ("sync", "wsgi_app:app", [], "http/protobuf"),
-    # Configured once in the master (--preload): the workers inherit the Telemetry and are renamed after the fork.
-    "uvicorn": ("uvicorn_worker.UvicornWorker", "asgi_app:app", ["--preload"], "grpc"),
+    "sync": ("sync", "wsgi_app:app", [], "grpc"),
+    # Configured once in the master (--preload): the workers inherit the Telemetry and are renamed after the
+    # fork. Over HTTP: a gRPC channel that the master used before the fork can hang a worker's exports.
+    "uvicorn": ("uvicorn_worker.UvicornWorker", "asgi_app:app", ["--preload"], "http/protobuf"),
 }
 
 
@@ -163,7 +164,7 @@ def test_service_wide_totals_exact_through_recycling_and_sigterm(
             "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{endpoint_port}",
             "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-            "TRADETEL_SHUTDOWN_TIMEOUT": "5",
+            "TRADETEL_SHUTDOWN_TIMEOUT": "10",  # below the graceful_timeout of 20 s in gunicorn.conf.py
         },
     )
     wait_until(lambda: listening(port), "gunicorn to listen", 60, alive=server)
