@@ -335,6 +335,12 @@ MATRIX: tuple[Row, ...] = (
     # calls
     Row(
         CALLS,
+        "the wrong method of a handle",
+        ("tel.account.equity.add(1)",),
+        Dropped("wrong_method", InvalidValueError),
+    ),
+    Row(
+        CALLS,
         "the wrong method of a bound handle",
         ('tel.orders.filled.bind(side="buy").set(1)',),
         Dropped("wrong_method", InvalidValueError),

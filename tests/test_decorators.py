@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import tradetel.decorators as decorators_module
+import tradetel.decorators._framework as decorators_module
 from tradetel.decorators import (
     count_exceptions,
     counted,

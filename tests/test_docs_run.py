@@ -74,3 +74,5 @@ def test_docs_have_python_blocks() -> None:
     assert counted["docs/decorators.md"] >= 12
     assert counted["docs/coexisting.md"] >= 7
     assert counted["docs/migrating.md"] == 5
+    assert counted["docs/architecture.md"] == 2
+    assert counted["docs/exemplars.md"] == 4

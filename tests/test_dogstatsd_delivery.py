@@ -111,7 +111,7 @@ def test_full_receive_queue_loses_nothing_once_drained(socket_path: str) -> None
     Only the series of the datagrams that failed are re-sent: after draining, every total is exact, with
     no series counted twice.
     """
-    with capture(cardinality_limit=2000) as cap:  # 1500 series of an instrument outside the catalog
+    with capture(cardinality_limit=4000) as cap:  # 3000 series of an instrument outside the catalog
         _fill_and_drain(cap, socket_path)
 
 
@@ -119,7 +119,9 @@ def _fill_and_drain(cap: Capture, socket_path: str) -> None:
     receiver = _datagram_receiver(socket_path)
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum
     exporter = DogStatsdExporter(DogStatsdSettings(url=f"unixgram://{socket_path}"))
-    symbols = [f"SYM{i:04}-USD" for i in range(1500)]  # about a dozen 8 KiB datagrams
+    # About two dozen 8 KiB datagrams: well over the receive queue's length limit (net.unix.max_dgram_qlen,
+    # 10 by default), so the first export always fills it. With a dozen, a run could fit them all.
+    symbols = [f"SYM{i:04}-USD" for i in range(3000)]
     recorded: dict[str, int] = {}
     try:
         _record(cap, symbols, 1, recorded)

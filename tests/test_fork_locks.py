@@ -28,8 +28,6 @@ def _closed_port() -> int:
 
 def _locks(tel: Any) -> list[Any]:
     """Every lock a recording, a collection or an export of ``orders.filled`` takes, and exchange_call's."""
-    from tradetel import decorators
-
     handle = tel.instrument("orders.filled")
     store = handle._store
     aggregation = store.aggregation(handle.attributes(FILL))
@@ -42,7 +40,7 @@ def _locks(tel: Any) -> list[Any]:
         tel._reader._lock,
         tel._push._export_lock,
         tel._health._lock,
-        decorators._STREAK_LOCK,
+        tel._streak_lock,
     ]
 
 

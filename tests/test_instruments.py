@@ -191,6 +191,17 @@ def test_bound_wrong_method_is_dropped_and_counted(cap: Capture) -> None:
     assert cap.value("account.equity") == 0 and cap.value("orders.filled") == 0
 
 
+def test_unbound_wrong_method_is_dropped_and_counted(cap: Capture) -> None:
+    """An unbound gauge asked to add or record, or a counter asked to set, drops the call and counts it."""
+    tel = cap.telemetry
+    tel.account.equity.add(1, account="main")
+    tel.account.equity.record(1, account="main")
+    tel.orders.filled.set(5, exchange="x")
+    tel.orders.filled.add(2, exchange="x")
+    assert cap.dropped(reason="wrong_method") == 3
+    assert cap.value("account.equity") == 0 and cap.value("orders.filled") == 2
+
+
 def test_strict_mode_raises_on_bound_and_unbound_calls(strict_cap: Capture) -> None:
     """Strict mode raises typed errors from the generated methods too."""
     tel = strict_cap.telemetry

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ccxt_markets import BINANCE_MARKET  # shared with test_retrofit.py
 from tradetel.retrofit import instrument_ccxt
 from tradetel.testing import Capture, capture
 
@@ -74,27 +75,6 @@ def _latencies(cap: Capture) -> dict[tuple[str, str], tuple[int, float]]:
 
 # --- binance: NEW / PARTIALLY_FILLED / FILLED, execution reports on the websocket API -----------------
 
-BINANCE_MARKET: dict[str, Any] = {
-    "id": "BTCUSDT",
-    "symbol": "BTC/USDT",
-    "base": "BTC",
-    "quote": "USDT",
-    "baseId": "BTC",
-    "quoteId": "USDT",
-    "type": "spot",
-    "spot": True,
-    "margin": False,
-    "swap": False,
-    "future": False,
-    "option": False,
-    "contract": False,
-    "linear": None,
-    "inverse": None,
-    "active": True,
-    "precision": {"amount": 0.00001, "price": 0.01},
-    "limits": {"amount": {"min": 0.00001, "max": 9000}, "price": {"min": 0.01, "max": 1e6}, "cost": {"min": 5}},
-    "info": {"orderTypes": ["LIMIT", "MARKET"]},
-}
 BINANCE_ORDER: dict[str, Any] = {
     "symbol": "BTCUSDT",
     "orderId": 28,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ccxt_markets import BINANCE_MARKET  # shared with test_orders_ccxt.py
 from tradetel.decorators import counted, exchange_call, strategy_stage, timed
 from tradetel.errors import ConfigurationError
 from tradetel.retrofit import instrument_ccxt, instrument_methods
@@ -314,27 +315,6 @@ def test_ccxt_async_exchange(cap: Capture) -> None:
 
 # --- a real ccxt exchange, network replaced ---------------------------------------------------------
 
-BINANCE_MARKET: dict[str, Any] = {
-    "id": "BTCUSDT",
-    "symbol": "BTC/USDT",
-    "base": "BTC",
-    "quote": "USDT",
-    "baseId": "BTC",
-    "quoteId": "USDT",
-    "type": "spot",
-    "spot": True,
-    "margin": False,
-    "swap": False,
-    "future": False,
-    "option": False,
-    "contract": False,
-    "linear": None,
-    "inverse": None,
-    "active": True,
-    "precision": {"amount": 0.00001, "price": 0.01},
-    "limits": {"amount": {"min": 0.00001, "max": 9000}, "price": {"min": 0.01, "max": 1e6}, "cost": {"min": 5}},
-    "info": {"orderTypes": ["LIMIT", "MARKET"]},
-}
 BINANCE_FILL = {
     "symbol": "BTCUSDT",
     "orderId": 28,

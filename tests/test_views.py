@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tradetel._docs import cardinality_markdown
 from tradetel.catalog import DEFAULT_CATALOG, Attribute, InstrumentSpec, Kind
 from tradetel.errors import ConfigurationError
 from tradetel.exporters.prometheus import render
@@ -19,7 +20,6 @@ from tradetel.views import (
     OVERFLOW_ATTRIBUTE,
     apply_overrides,
     build_views,
-    cardinality_markdown,
     series_bound,
     series_limit,
 )

@@ -8,6 +8,7 @@ Example::
         tel.orders.filled.add(1, exchange="binance", symbol="BTC-USD", side="buy")
 """
 
+from ._exemplars import exemplar
 from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Attribute, Catalog, InstrumentSpec, Kind
 from .decorators import (
@@ -56,6 +57,7 @@ __all__ = [
     "count_exceptions",
     "counted",
     "exchange_call",
+    "exemplar",
     "get_default",
     "in_flight",
     "instrument_ccxt",

@@ -17,7 +17,7 @@ user catalog extensions so that the same key keeps the same policy.
 
 from __future__ import annotations
 
-from .catalog import Attribute, InstrumentSpec, Kind
+from ._catalog import Attribute, Catalog, InstrumentSpec, Kind
 from .labels import (
     ERROR_TYPE,
     NO_TRADE_REASON,
@@ -29,7 +29,7 @@ from .labels import (
     TopN,
 )
 
-__all__ = ["DEFAULT_INSTRUMENTS"]
+__all__ = ["DEFAULT_CATALOG", "DEFAULT_INSTRUMENTS"]
 
 # --- Bucket boundaries -------------------------------------------------------
 
@@ -1036,3 +1036,7 @@ DEFAULT_INSTRUMENTS: tuple[InstrumentSpec, ...] = (
     ),
 )
 """The built-in catalog, ordered by domain."""
+
+DEFAULT_CATALOG: Catalog = Catalog(DEFAULT_INSTRUMENTS)
+"""The built-in catalog covering orders, trades, risk, exchange API, market data,
+strategy loop, signals, security and tradetel's own health."""

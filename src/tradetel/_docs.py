@@ -1,4 +1,4 @@
-"""Documentation generated from code: the catalog table and the settings reference."""
+"""Documentation generated from code: the catalog table, the settings reference and the cardinality tables."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 from .catalog import Catalog, InstrumentSpec, Kind
 from .config import SETTINGS
+from .labels import Categorize, LabelPolicy
+from .views import series_bound, series_limit
 
 
 def _buckets(spec: InstrumentSpec) -> str:
@@ -95,4 +97,50 @@ def settings_markdown() -> str:
         out.append(
             f"| `{setting.argument}` | {env} | `{setting.path}` | {_md(setting.accepted)} | {_md(setting.doc)} |"
         )
+    return "\n".join(out)
+
+
+def _describe(policy: LabelPolicy) -> str:
+    describe = getattr(policy, "describe", None)
+    return str(describe()) if callable(describe) else type(policy).__name__
+
+
+def cardinality_markdown(catalog: Catalog, default_limit: int) -> str:
+    """The policy and limit tables of ``docs/cardinality.md``, generated from the catalog."""
+    policies: dict[tuple[str, str], list[str]] = {}
+    for spec in catalog.values():
+        for attribute in spec.attributes:
+            policies.setdefault((attribute.key, _describe(attribute.policy)), []).append(spec.name)
+    out = [
+        "| attribute | default policy | distinct values | instruments |",
+        "|---|---|---|---|",
+    ]
+    for (key, description), names in sorted(policies.items()):
+        spec = catalog[names[0]]
+        (policy,) = (a.policy for a in spec.attributes if a.key == key)
+        bound = getattr(policy, "bound", None)
+        shown = ", ".join(f"`{n}`" for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        out.append(f"| `{key}` | {_md(description)} | {bound if bound is not None else 'unbounded'} | {shown} |")
+    out += [
+        "",
+        "| instrument | attribute keys | series limit | worst case from policies |",
+        "|---|---|---|---|",
+    ]
+    for spec in catalog.values():
+        bound = series_bound(spec)
+        limit = series_limit(spec, default_limit)
+        keys = ", ".join(f"`{k}`" for k in spec.attribute_keys) or "—"
+        worst = "unbounded" if bound is None else f"{bound:,}"
+        out.append(f"| `{catalog.full_name(spec)}` | {keys} | {limit:,} | {worst} |")
+    categorisers: dict[Categorize, list[str]] = {}
+    for spec in catalog.values():
+        for attribute in spec.attributes:
+            if isinstance(attribute.policy, Categorize):
+                categorisers.setdefault(attribute.policy, []).append(f"`{attribute.key}` of `{spec.name}`")
+    for policy, users in categorisers.items():
+        out += ["", f"Categories of {', '.join(users)}, first match wins:", ""]
+        out += ["| category | keywords |", "|---|---|"]
+        for category, keywords in policy.rules:
+            out.append(f"| `{category}` | {_md(', '.join(keywords))} |")
+        out.append(f"| `{policy.fallback}` | anything else |")
     return "\n".join(out)

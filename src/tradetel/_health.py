@@ -176,6 +176,19 @@ class Health:
             ", ".join(allowed) or "(none)",
         )
 
+    def exemplar_attribute_dropped(self, instrument: str, key: str, why: str) -> None:
+        """An exemplar attribute was left out of an exemplar (the measurement and the rest are kept); never raised."""
+        if self._unknown_keys is not None:
+            self._unknown_keys.add(1, {"instrument": instrument, "key": ("exemplar." + key)[:64]})
+        self.log_once(
+            instrument,
+            "exemplar:" + key[:64],
+            "tradetel left exemplar attribute %r out of exemplars of %s: %s; counted in tradetel.attributes.dropped",
+            key[:64],
+            instrument,
+            why,
+        )
+
     def invalid_attribute(
         self, instrument: str, key: str, value: object, error: BaseException, *, count: bool = True
     ) -> None:

@@ -39,6 +39,7 @@ from ._sdk import compile_function
 from .catalog import InstrumentSpec, Kind
 
 if TYPE_CHECKING:
+    from ._exemplars import Exemplars
     from ._health import Health
     from ._sdk import SeriesStore
     from .labels import Normalizer
@@ -236,6 +237,7 @@ class Instrument:
     """Base of the recording handles; one per catalog entry and :class:`~tradetel.Telemetry`."""
 
     __slots__ = (
+        "_exemplars",
         "_health",
         "_keys",
         "_max_memo",
@@ -268,6 +270,7 @@ class Instrument:
         self._keys = spec.attribute_keys
         self._health = health
         self._store = store
+        self._exemplars: Exemplars | None = None  # set by Exemplars.install when exemplars are on
         self._memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._max_memo = 2 * store.cardinality_limit + 64
         # Keys that cannot be keyword parameters (Python keywords) arrive in **_extra and take the plain path.
@@ -366,6 +369,20 @@ class Instrument:
 
     # --- public ------------------------------------------------------------------------------------
 
+    # Each handle type's own method is an instance slot generated in __init__, which shadows the
+    # method of that name here; the other two are these, which drop the call as a BoundSeries does.
+    def add(self, amount: float, /, **attributes: object) -> None:
+        """Counters and up-down counters: add ``amount`` to the series of these attributes."""
+        self._health.drop(self.name, "wrong_method", "add")
+
+    def set(self, value: float, /, **attributes: object) -> None:
+        """Gauges: set the series of these attributes to ``value``."""
+        self._health.drop(self.name, "wrong_method", "set")
+
+    def record(self, value: float, /, **attributes: object) -> None:
+        """Histograms: record ``value`` into the series of these attributes."""
+        self._health.drop(self.name, "wrong_method", "record")
+
     def bind(self, /, **attributes: object) -> BoundSeries:
         """A series handle with these attributes resolved and checked once.
 
@@ -375,7 +392,10 @@ class Instrument:
         resolved = self._attributes(attributes, count=False)  # each measurement through it is counted instead
         if resolved is None:
             return _InvalidSeries(self)
-        return _BOUND_TYPES[self._method](self, resolved)
+        series = _BOUND_TYPES[self._method](self, resolved)
+        if self._exemplars is not None:
+            self._exemplars.install_bound(self, series)
+        return series
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} keys={list(self._keys)}>"

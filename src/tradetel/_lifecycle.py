@@ -38,6 +38,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._exemplars import exemplar_attributes, reset_exemplar_attributes, set_exemplar_attributes
+
 if TYPE_CHECKING:
     from ._instruments import Instrument
     from .telemetry import Telemetry
@@ -227,6 +229,7 @@ class OrderTracker:
                 continue  # a custom catalog without it: that metric is not recorded
             self._handles[name] = (handle, frozenset(handle.spec.attribute_keys), method)
         self._series: dict[tuple[Any, ...], Callable[[float], None]] = {}
+        self._exemplars = telemetry._exemplars is not None  # order ids go to exemplars only when they are on
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -947,8 +950,9 @@ class OrderTracker:
     def _emit(self, name: str, value: float, order: _Order | None, extra: tuple[tuple[str, str], ...] = ()) -> None:
         """Record into one instrument with the order's attributes that it accepts (bound series, cached).
 
-        Exemplars: this is where the order id (``order.client_id``/``order.exchange_id``) would be
-        attached to the measurement once exemplars are exported.
+        With exemplars on, the measurement's exemplar carries ``order_id`` (the client id, else the
+        exchange id) besides what :func:`tradetel.exemplar` blocks around the caller give, and the
+        active span's trace id as every exemplar does.
         """
         entry = self._handles.get(name)
         if entry is None:
@@ -963,7 +967,16 @@ class OrderTracker:
             if len(self._series) >= _MAX_SERIES:
                 self._series.clear()
             self._series[key] = record
-        record(value)
+        order_id = (order.client_id or order.exchange_id) if self._exemplars and order is not None else None
+        if order_id is None:
+            record(value)
+            return
+        outer = exemplar_attributes()
+        token = set_exemplar_attributes({**outer, "order_id": order_id} if outer else {"order_id": order_id})
+        try:
+            record(value)
+        finally:
+            reset_exemplar_attributes(token)
 
     def _drop(self, reason: str, value: object) -> None:
         self._health.drop(SUBJECT, reason, value)

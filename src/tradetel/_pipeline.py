@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -41,6 +41,7 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 
+from ._exemplars import within
 from ._health import Health
 from ._sdk import renew_lock
 
@@ -90,6 +91,7 @@ class SharedReader(MetricReader):
         super().__init__(preferred_temporality=_CUMULATIVE, cardinality_limits=limits)  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._received: MetricsData | None = None
+        self.decorate: Callable[[MetricsData], MetricsData] | None = None  # adds exemplars (tradetel._exemplars)
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         self._received = metrics_data
@@ -99,7 +101,9 @@ class SharedReader(MetricReader):
         with self._lock:
             self.collect(timeout_millis=timeout * 1000)
             data, self._received = self._received, None
-        return data if data is not None else MetricsData(resource_metrics=[])
+        if data is None:
+            return MetricsData(resource_metrics=[])
+        return self.decorate(data) if self.decorate is not None else data
 
     def observable_counter_names(self) -> frozenset[str]:
         """Names of the asynchronous counters registered on the provider (``lowmemory`` keeps them cumulative).
@@ -211,7 +215,8 @@ class DeltaTracker:
                 self._next[key] = before
                 return None
         self._next[key] = _SumState(point.start_time_unix_nano, point.time_unix_nano, point.value)
-        return NumberDataPoint(point.attributes, start, point.time_unix_nano, value)
+        exemplars = within(point.exemplars, start, point.time_unix_nano) if point.exemplars else []
+        return NumberDataPoint(point.attributes, start, point.time_unix_nano, value, exemplars)
 
     def histogram(self, metric: str, point: HistogramDataPoint) -> HistogramDataPoint | None:
         """The delta of a cumulative histogram point, or ``None`` when nothing was recorded since.
@@ -257,6 +262,7 @@ def _histogram_difference(point: HistogramDataPoint, old: HistogramDataPoint, st
         explicit_bounds=point.explicit_bounds,
         min=low,
         max=high,
+        exemplars=within(point.exemplars, start, point.time_unix_nano) if point.exemplars else [],
     )
 
 

@@ -52,7 +52,9 @@ __all__ = [
     "ForkAwareMeterProvider",
     "Measurement",
     "SeriesStore",
+    "aggregation_attributes",
     "compile_function",
+    "exemplar_bounds",
     "provider_resource",
     "renew_lock",
     "reset_after_fork",
@@ -117,6 +119,21 @@ def write_source(aggregation_class: type, indent: str) -> str:
     else:
         source = _WRITE_GENERIC
     return "".join(indent + line + "\n" for line in source.splitlines())
+
+
+def exemplar_bounds(aggregation: Any) -> tuple[float, ...] | None:
+    """How exemplars of ``aggregation`` are kept: by its bucket bounds (a histogram), ``()`` for one slot
+    (a sum), or ``None`` for any other aggregation, which keeps none (``tradetel._exemplars``)."""
+    if isinstance(aggregation, _ExplicitBucketHistogramAggregation):
+        return tuple(aggregation._boundaries)
+    if isinstance(aggregation, _SumAggregation):
+        return ()
+    return None
+
+
+def aggregation_attributes(aggregation: Any) -> Any:
+    """The attributes of the series ``aggregation`` holds, as its data points carry them."""
+    return aggregation._attributes
 
 
 def compile_function(

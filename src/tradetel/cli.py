@@ -19,7 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     catalog = commands.add_parser("catalog", help="print the instrument catalog")
-    catalog.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    catalog.add_argument(
+        "--format",
+        choices=("table", "markdown", "json", "pyi"),
+        default="table",
+        help="pyi: the typing stub of tel.<domain>.<instrument> (src/tradetel/_catalog_types.pyi)",
+    )
     catalog.add_argument("--namespace", help="show names under this namespace instead of 'trading'")
 
     config = commands.add_parser(
@@ -122,8 +127,10 @@ def _catalog(args: argparse.Namespace) -> int:
     from .catalog import DEFAULT_CATALOG
 
     catalog = DEFAULT_CATALOG.with_namespace(args.namespace) if args.namespace else DEFAULT_CATALOG
-    render = {"table": catalog_table, "markdown": catalog_markdown, "json": catalog_json}[args.format]
-    print(render(catalog))
+    from ._stubs import catalog_stub
+
+    render = {"table": catalog_table, "markdown": catalog_markdown, "json": catalog_json, "pyi": catalog_stub}
+    print(render[args.format](catalog), end="\n" if args.format != "pyi" else "")
     return 0
 
 

@@ -619,8 +619,9 @@ SETTINGS: tuple[Setting, ...] = (
         ("OTEL_METRICS_EXEMPLAR_FILTER",),
         _choice(EXEMPLAR_FILTERS),
         "always_on, always_off or trace_based",
-        "Which measurements may become exemplars. Validated and kept in the settings only: tradetel "
-        "records no exemplars yet. Default `trace_based`.",
+        "Which counter and histogram measurements become exemplars: `trace_based` those inside a sampled "
+        "span (only with a tracer provider set before configure()), `always_on` all, `always_off` none. "
+        "Default `trace_based`.",
     ),
     Setting(
         "cardinality_limit",

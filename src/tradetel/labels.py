@@ -70,7 +70,32 @@ class Normalizer(Protocol):
 
 
 class LabelPolicy(Protocol):
-    """A policy spec: immutable data that builds a normaliser."""
+    """A policy spec: immutable data that builds a normaliser; everything tradetel calls on a policy.
+
+    ``build()`` runs once per instrument and :class:`~tradetel.Telemetry`;
+    ``bound`` is the most distinct values the normaliser can return
+    (``None`` when unbounded), used for the worst-case series counts of
+    ``docs/cardinality.md``; ``describe()`` is a short text for that page. A
+    policy with ``build()`` alone (as 0.1 required) still works: it counts as
+    unbounded and is described by its class name.
+
+    Example::
+
+        @dataclass(frozen=True)
+        class Venue:
+            bound = 3
+
+            def describe(self) -> str:
+                return "cex, dex or otc"
+
+            def build(self) -> Normalizer:
+                return OneOf(("cex", "dex", "otc")).build()
+    """
+
+    @property
+    def bound(self) -> int | None: ...
+
+    def describe(self) -> str: ...
 
     def build(self) -> Normalizer: ...
 

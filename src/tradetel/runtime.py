@@ -499,7 +499,7 @@ def watch_event_loop(
 
 def _markdown_table() -> str:
     """The metrics table of ``docs/runtime-metrics.md``, generated from :data:`RUNTIME_METRICS`."""
-    from .catalog import prometheus_name
+    from .exporters._naming import prometheus_name
 
     lines = [
         "| name | kind | unit | attributes | Prometheus | source |",

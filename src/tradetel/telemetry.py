@@ -36,7 +36,11 @@ from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 
 if TYPE_CHECKING:
+    from ._catalog_types import DefaultInstruments as _TypedInstruments
+    from ._exemplars import Exemplars
     from ._lifecycle import OrderTracker
+else:
+    _TypedInstruments = object  # the default catalog's instruments, typed for mypy only (see _stubs)
 from ._pipeline import PushExporter, PushLoop, SharedReader
 from ._sdk import (
     ForkAwareMeterProvider,
@@ -51,7 +55,7 @@ from ._version import __version__
 from .catalog import DEFAULT_CATALOG, Catalog, InstrumentSpec, Kind
 from .config import Settings, load_settings
 from .errors import ConfigurationError
-from .labels import LabelPolicy, Normalizer
+from .labels import Normalizer
 from .views import apply_overrides, build_views
 
 __all__ = ["Telemetry", "configure", "get_default", "set_default"]
@@ -84,7 +88,7 @@ class _Namespace:
         return f"<instruments {self._path}.* : {', '.join(self._children)}>"
 
 
-class Telemetry:
+class Telemetry(_TypedInstruments):
     """The configured pipeline: catalog instruments, MeterProvider, reader, backends and servers.
 
     Build it with :func:`configure`; use it as a context manager or call
@@ -134,12 +138,15 @@ class Telemetry:
             self._instruments["cardinality.overflow"],  # a handle: counted through bound series
             self._instruments["export.duration"].otel_instrument,
         )
+        self._exemplars = _install_exemplars(settings, self._instruments.values(), self._health, self._reader)
         if settings.runtime_metrics:
             from .runtime import register_runtime_metrics
 
             register_runtime_metrics(self.meter, self._health)
         self._closed = False
         self._close_lock = threading.Lock()
+        self._streaks: dict[str, int] = {}  # exchange_call's consecutive errors per exchange
+        self._streak_lock = threading.Lock()  # taken on every decorated exchange call
         self._order_tracker: OrderTracker | None = None
         self._shut_down = threading.Event()
         self._closing_thread: int | None = None
@@ -164,24 +171,11 @@ class Telemetry:
 
     def _register(self, spec: InstrumentSpec) -> None:
         name = self.catalog.full_name(spec)
-        overrides = self.settings.instruments.get(spec.name, {}).get("attributes", {})
         normalizers = {}
-        for attribute in spec.attributes:
-            policy: LabelPolicy = attribute.policy
-            if attribute.key in overrides:
-                from .labels import policy_from_config
-
-                policy = policy_from_config(
-                    f"instruments.{spec.name}.attributes.{attribute.key}", overrides[attribute.key]
-                )
-            normalizer = policy.build()
+        for attribute in spec.attributes:  # the policies of settings.instruments are in the catalog already
+            normalizer = attribute.policy.build()
             normalizers[attribute.key] = normalizer
             self._normalizers[(name, attribute.key)] = normalizer
-        unknown = set(overrides) - set(spec.attribute_keys)
-        if unknown:
-            raise ConfigurationError(
-                f"instruments.{spec.name}.attributes", sorted(unknown), "keys among " + ", ".join(spec.attribute_keys)
-            )
         create = {
             Kind.COUNTER: self.meter.create_counter,
             Kind.UP_DOWN_COUNTER: self.meter.create_up_down_counter,
@@ -230,6 +224,13 @@ class Telemetry:
                 if tracker is None:
                     tracker = self._order_tracker = OrderTracker(self)
         return tracker
+
+    def _error_streak(self, key: str, failed: bool) -> int:
+        """Consecutive failures under ``key`` (an exchange) across the decorated calls recording here; 0 on success."""
+        with self._streak_lock:
+            value = self._streaks.get(key, 0) + 1 if failed else 0
+            self._streaks[key] = value
+            return value
 
     def instrument(self, name: str) -> Instrument:
         found = self._instruments.get(name)
@@ -360,6 +361,7 @@ class Telemetry:
         exported twice or overwritten at the collector.
         """
         renew_lock(self, "_close_lock")
+        renew_lock(self, "_streak_lock")
         self._shut_down = threading.Event()
         if self._closed:
             self._shut_down.set()  # a shutdown running in another thread of the parent is not the child's
@@ -367,6 +369,8 @@ class Telemetry:
         reset_after_fork(self.meter_provider, _child_instance_id(self.settings.instance_id))
         renew_lock(self._health, "_lock")
         self._order_tracker = None  # the parent's open orders are the parent's to follow
+        if self._exemplars is not None:
+            self._exemplars.clear()
         for normalizer in self._normalizers.values():
             renew_lock(normalizer, "_lock")
             normalizer.folded = 0  # the parent's pending folds are the parent's to count
@@ -400,6 +404,27 @@ class Telemetry:
             f"<Telemetry service={self.settings.service_name!r} namespace={self.catalog.namespace!r} "
             f"instruments={len(self._instruments)} exporters={exporters} closed={self._closed}>"
         )
+
+
+def _install_exemplars(
+    settings: Settings, handles: Iterable[Instrument], health: Health, reader: SharedReader
+) -> Exemplars | None:
+    """Exemplar wrappers on the catalog's counters and histograms, when the filter can let anything through.
+
+    Otherwise (``always_off``; ``trace_based`` without a tracer provider) nothing is installed and the
+    recording methods stay the generated functions.
+    """
+    from ._exemplars import Exemplars, sampler_for
+
+    sampler = None if settings.disabled else sampler_for(settings.exemplar_filter)
+    if sampler is None:
+        return None
+    exemplars = Exemplars(sampler, health)
+    for handle in handles:
+        if handle.spec.kind in (Kind.COUNTER, Kind.HISTOGRAM) and not handle.spec.self_metric:
+            exemplars.install(handle)
+    reader.decorate = exemplars.attach
+    return exemplars
 
 
 def _weak_atexit(telemetry: Telemetry) -> Any:
@@ -496,7 +521,8 @@ def configure(
         prometheus_registry: a ``prometheus_client`` registry whose families tradetel's endpoint serves
             after its own (``docs/coexisting.md``).
         **settings: any setting by argument name: ``service_name``, ``exporters``
-            (``"prometheus,otlp"`` or a list), ``prometheus_port``, ``strict``... See
+            (``"prometheus,otlp"`` or a list, whose items may also be exporter objects:
+            :mod:`tradetel.exporters.base`), ``prometheus_port``, ``strict``... See
             :data:`tradetel.config.SETTINGS`.
 
     Raises:
@@ -506,6 +532,7 @@ def configure(
 
         tel = tradetel.configure(service_name="grid-bot", exporters=["prometheus", "dogstatsd"])
     """
+    custom = _custom_exporters(settings)
     resolved = load_settings(settings, env=env, config_file=config_file)  # disabled: exporters are ()
     resolved = _identity.worker_settings(resolved)  # in a worker of a pre-fork server: its own identity
     if catalog is None:
@@ -528,6 +555,9 @@ def configure(
             from .exporters.console import ConsoleExporter
 
             push.append(ConsoleExporter())
+    if not resolved.disabled:
+        push += custom
+    _distinct_names(push)
     sources = []
     if prometheus_registry is not None:
         if "prometheus" not in resolved.exporters:
@@ -551,6 +581,34 @@ def configure(
         telemetry.shutdown(timeout=1.0)
         raise
     return telemetry
+
+
+_EXPORTER_FORMS = (
+    "backend names (prometheus, otlp, dogstatsd, console, none) and objects with a name, export(data, timeout) and "
+    "shutdown(timeout) (tradetel.exporters.base.PushExporter)"
+)
+
+
+def _custom_exporters(settings: dict[str, Any]) -> list[PushExporter]:
+    """Take the exporter objects out of an ``exporters=[...]`` list, leaving the names for the settings."""
+    given = settings.get("exporters")
+    if not isinstance(given, list | tuple) or all(isinstance(item, str) for item in given):
+        return []
+    names = [item for item in given if isinstance(item, str)]
+    objects = [item for item in given if not isinstance(item, str)]
+    for item in objects:
+        name = getattr(item, "name", None)
+        methods = callable(getattr(item, "export", None)) and callable(getattr(item, "shutdown", None))
+        if not isinstance(name, str) or not name or not methods:
+            raise ConfigurationError("exporters", type(item).__name__, _EXPORTER_FORMS)
+    settings["exporters"] = names or "none"
+    return objects
+
+
+def _distinct_names(exporters: list[PushExporter]) -> None:
+    names = [exporter.name for exporter in exporters]
+    if len(set(names)) != len(names):
+        raise ConfigurationError("exporters", names, "exporters with distinct names (failures are counted by name)")
 
 
 _NEEDS_PROMETHEUS = "None unless the prometheus exporter is on (exporters='prometheus' or OTEL_METRICS_EXPORTER)"

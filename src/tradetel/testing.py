@@ -106,6 +106,14 @@ class Capture:
             raise TypeError(f"{name} is not a histogram: use value()")
         return _histogram(points)
 
+    def exemplars(self, name: str, /, **attributes: object) -> list[Any]:
+        """The exemplars of the matching series (OpenTelemetry ``Exemplar`` objects), oldest first.
+
+        Empty unless exemplars are on (``capture(exemplar_filter="always_on")``, see ``docs/exemplars.md``).
+        """
+        found = [exemplar for point in self._matching(name, attributes) for exemplar in point.exemplars]
+        return sorted(found, key=lambda exemplar: exemplar.time_unix_nano)
+
     def dropped(self, reason: str | None = None, instrument: str | None = None) -> float:
         """How many measurements tradetel dropped (optionally by reason and instrument name)."""
         filters: dict[str, object] = {}

@@ -34,13 +34,12 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 
 from .catalog import Attribute, Catalog, InstrumentSpec, Kind
 from .errors import ConfigurationError
-from .labels import Categorize, LabelPolicy, policy_from_config
+from .labels import LabelPolicy, policy_from_config
 
 __all__ = [
     "OVERFLOW_ATTRIBUTE",
     "apply_overrides",
     "build_views",
-    "cardinality_markdown",
     "series_bound",
     "series_limit",
 ]
@@ -184,54 +183,10 @@ def _keep_keys(
     return tuple(a for a in attributes if a.key in value)
 
 
-# --- documentation ---------------------------------------------------------------------------------
+def __getattr__(name: str) -> object:
+    # tradetel 0.1 exported cardinality_markdown from here; the docs generators live in _docs now.
+    if name == "cardinality_markdown":
+        from ._docs import cardinality_markdown
 
-
-def _describe(policy: LabelPolicy) -> str:
-    describe = getattr(policy, "describe", None)
-    return str(describe()) if callable(describe) else type(policy).__name__
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def cardinality_markdown(catalog: Catalog, default_limit: int) -> str:
-    """The policy and limit tables of ``docs/cardinality.md``, generated from the catalog."""
-    policies: dict[tuple[str, str], list[str]] = {}
-    for spec in catalog.values():
-        for attribute in spec.attributes:
-            policies.setdefault((attribute.key, _describe(attribute.policy)), []).append(spec.name)
-    out = [
-        "| attribute | default policy | distinct values | instruments |",
-        "|---|---|---|---|",
-    ]
-    for (key, description), names in sorted(policies.items()):
-        spec = catalog[names[0]]
-        (policy,) = (a.policy for a in spec.attributes if a.key == key)
-        bound = getattr(policy, "bound", None)
-        shown = ", ".join(f"`{n}`" for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        out.append(f"| `{key}` | {_md(description)} | {bound if bound is not None else 'unbounded'} | {shown} |")
-    out += [
-        "",
-        "| instrument | attribute keys | series limit | worst case from policies |",
-        "|---|---|---|---|",
-    ]
-    for spec in catalog.values():
-        bound = series_bound(spec)
-        limit = series_limit(spec, default_limit)
-        keys = ", ".join(f"`{k}`" for k in spec.attribute_keys) or "—"
-        worst = "unbounded" if bound is None else f"{bound:,}"
-        out.append(f"| `{catalog.full_name(spec)}` | {keys} | {limit:,} | {worst} |")
-    categorisers: dict[Categorize, list[str]] = {}
-    for spec in catalog.values():
-        for attribute in spec.attributes:
-            if isinstance(attribute.policy, Categorize):
-                categorisers.setdefault(attribute.policy, []).append(f"`{attribute.key}` of `{spec.name}`")
-    for policy, users in categorisers.items():
-        out += ["", f"Categories of {', '.join(users)}, first match wins:", ""]
-        out += ["| category | keywords |", "|---|---|"]
-        for category, keywords in policy.rules:
-            out.append(f"| `{category}` | {_md(', '.join(keywords))} |")
-        out.append(f"| `{policy.fallback}` | anything else |")
-    return "\n".join(out)
+        return cardinality_markdown
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

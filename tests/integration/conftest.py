@@ -398,6 +398,11 @@ class Collector:
         """``127.0.0.1:PORT`` for one of the port variables handed to the collector."""
         return f"127.0.0.1:{self.ports[port_variable]}"
 
+    def otlp_endpoint(self, protocol: str) -> str:
+        """The base URL an exporter is given for ``protocol`` (grpc or http/protobuf; HTTP appends /v1/metrics)."""
+        port_variable = "OTLP_GRPC_PORT" if protocol == "grpc" else "OTLP_HTTP_PORT"
+        return f"http://{self.address(port_variable)}"
+
     @property
     def metrics_url(self) -> str:
         """Where the collector's Prometheus exporter serves."""

@@ -65,11 +65,7 @@ def test_every_check_passes_against_real_listeners(
     """A free Prometheus port, a running Collector (an empty export accepted) and a DogStatsD socket: all ok, exit 0."""
     env = collector_env()
     otel = collector("gateway.yaml", env, wait_ports=[int(env["OTLP_GRPC_PORT"]), int(env["OTLP_HTTP_PORT"])])
-    endpoint = (
-        f"http://{otel.address('OTLP_GRPC_PORT')}"
-        if protocol == "grpc"
-        else f"http://{otel.address('OTLP_HTTP_PORT')}"  # a base URL: tradetel appends /v1/metrics
-    )
+    endpoint = otel.otlp_endpoint(protocol)
     status, lines, output = _check(
         {
             "OTEL_METRICS_EXPORTER": "prometheus,otlp,dogstatsd",

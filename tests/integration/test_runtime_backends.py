@@ -50,11 +50,7 @@ def test_collector_receives_runtime_metrics_under_semconv_names(
     """Over OTLP the Collector gets process.*, cpython.gc.* and the lag histogram; GC counts are exact."""
     env = collector_env()
     otel = collector("gateway.yaml", env, wait_ports=[int(env["OTLP_GRPC_PORT"]), int(env["OTLP_HTTP_PORT"])])
-    endpoint = (
-        f"http://{otel.address('OTLP_GRPC_PORT')}"
-        if protocol == "grpc"
-        else f"http://{otel.address('OTLP_HTTP_PORT')}"  # a base URL: tradetel appends /v1/metrics
-    )
+    endpoint = otel.otlp_endpoint(protocol)
     settings = {"OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
     with tradetel.configure(service_name="runtime-bot", exporters="otlp", export_interval=3600, env=settings) as tel:
         _lag_once(tel)

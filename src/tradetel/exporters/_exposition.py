@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Collection, Mapping, Sequence
 from itertools import accumulate
 from typing import Any
@@ -25,7 +26,8 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
-from ..catalog import Kind, prometheus_name
+from ..catalog import Kind
+from ._naming import prometheus_name
 
 __all__ = ["OPENMETRICS_CONTENT_TYPE", "TEXT_CONTENT_TYPE", "render", "render_openmetrics"]
 
@@ -249,14 +251,25 @@ def _text_lines(name: str, kind: Kind, points: Sequence[Any], lines: list[str]) 
 
 
 def _histogram_lines(
-    name: str, labels: str, point: HistogramDataPoint, lines: list[str], tails: tuple[str, ...], *, with_sum: bool
+    name: str,
+    labels: str,
+    point: HistogramDataPoint,
+    lines: list[str],
+    tails: tuple[str, ...],
+    *,
+    with_sum: bool,
+    exemplars: bool = False,
 ) -> None:
     head = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
     # One string per series: the bucket lines share the head, the bound texts are precomputed.
-    # An OpenMetrics exemplar would go between a bucket's count and its newline (`... 4 # {trace_id="..."} 0.02`).
     cumulative = accumulate(point.bucket_counts)
     buckets = [f"{head}{tail}{count}\n" for tail, count in zip(tails, cumulative, strict=False)]
     buckets.append(f'{head}le="+Inf"}} {point.count}\n')
+    if exemplars and point.exemplars:
+        # An OpenMetrics exemplar goes between a bucket's count and its newline: `... 4 # {trace_id="..."} 0.02 <t>`.
+        for found in point.exemplars:
+            index = bisect_left(point.explicit_bounds, found.value)
+            buckets[index] = buckets[index][:-1] + _exemplar_text(found) + "\n"
     if with_sum:
         buckets.append(_sample(name + "_sum", labels, point.sum))
         buckets.append(_sample(name + "_count", labels, point.count))
@@ -332,10 +345,13 @@ def render_openmetrics(data: MetricsData, *, target_info: bool = True, names: Co
 
 def _openmetrics_lines(name: str, kind: Kind, points: Sequence[Any], lines: list[str]) -> None:
     if kind is not Kind.HISTOGRAM:
-        # Counter samples are `<family>_total`, the name text 0.0.4 uses too; an exemplar would follow the value.
+        # Counter samples are `<family>_total`, the name text 0.0.4 uses too; an exemplar follows the value.
         for point in points:
             assert isinstance(point, NumberDataPoint)
-            lines.append(_sample(name, _labels(point.attributes), point.value))
+            line = _sample(name, _labels(point.attributes), point.value)
+            if kind is Kind.COUNTER and point.exemplars:
+                line = line[:-1] + _exemplar_text(point.exemplars[-1]) + "\n"
+            lines.append(line)
         return
     bounds: Any = None
     tails: tuple[str, ...] = ()
@@ -347,4 +363,34 @@ def _openmetrics_lines(name: str, kind: Kind, points: Sequence[Any], lines: list
             tails = _bucket_tails(bounds)
             negative_bound = bool(bounds) and bounds[0] < 0
         with_sum = not negative_bound and point.sum >= 0 and math.isfinite(point.sum)
-        _histogram_lines(name, _labels(point.attributes, histogram=True), point, lines, tails, with_sum=with_sum)
+        labels = _labels(point.attributes, histogram=True)
+        _histogram_lines(name, labels, point, lines, tails, with_sum=with_sum, exemplars=True)
+
+
+EXEMPLAR_LABEL_CHARS = 128
+"""Characters of label names and values an OpenMetrics exemplar may carry in all."""
+
+
+def _exemplar_text(exemplar: Any) -> str:
+    """`` # {trace_id="...",span_id="...",key="value"} <value> <timestamp>`` for an OpenTelemetry exemplar.
+
+    Labels that would break the 128-character bound or repeat a name are left out (tradetel fits the
+    attributes when it records them; this only guards exemplars from elsewhere).
+    """
+    parts = []
+    room = EXEMPLAR_LABEL_CHARS
+    names: set[str] = set()
+    if exemplar.trace_id and exemplar.span_id:
+        parts.append(f'trace_id="{exemplar.trace_id:032x}",span_id="{exemplar.span_id:016x}"')
+        room -= len("trace_id") + 32 + len("span_id") + 16
+        names.update(("trace_id", "span_id"))
+    for key, value in (exemplar.filtered_attributes or {}).items():
+        label = _name_of(key, False)[0]
+        text = _label_text(value)
+        if label in names or len(label) + len(text) > room:
+            continue
+        room -= len(label) + len(text)
+        names.add(label)
+        parts.append(f'{label}="{_escape_value(text)}"')
+    at = int(exemplar.time_unix_nano)
+    return f" # {{{','.join(parts)}}} {_number(exemplar.value)} {at // 1_000_000_000}.{at % 1_000_000_000:09d}"

@@ -7,6 +7,8 @@ from typing import IO
 
 from opentelemetry.sdk.metrics.export import MetricsData
 
+__all__ = ["ConsoleExporter"]
+
 
 class ConsoleExporter:
     """Writes each cumulative collection to ``out`` (default ``sys.stdout``) as one JSON document."""

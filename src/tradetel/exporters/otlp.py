@@ -47,6 +47,7 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
+from .._exemplars import collected_at, sent_once
 from .._pipeline import DeltaTracker, ExportFailure, SharedReader, connection_refused
 from ..config import TEMPORALITIES, OtlpSettings, header_problem
 from ..errors import ConfigurationError
@@ -341,6 +342,7 @@ class OtlpExporter:
         self._converter = TemporalityConverter(settings.temporality, self._observable_counters)
         self._own_exporter = sdk_exporter is None
         self._last_status: Callable[[], object] = lambda: None
+        self._exemplars_sent = 0  # collection time of the last export that arrived
         if sdk_exporter is not None:
             self._exporter = sdk_exporter
         else:
@@ -370,6 +372,8 @@ class OtlpExporter:
         if not converted.resource_metrics:
             converter.commit()
             return
+        if self._exemplars_sent:  # cumulative points: each exemplar once (delta points carry their interval's)
+            converted = sent_once(converted, self._exemplars_sent)
         try:
             result = self._exporter.export(converted, timeout_millis=timeout * 1000)
         except BaseException:
@@ -386,6 +390,7 @@ class OtlpExporter:
                 "(after the SDK's retries)",
             )
         converter.commit()
+        self._exemplars_sent = collected_at(data)
 
     def refused(self, timeout: float) -> bool:
         """Whether the collector refuses connections now (the push loop then skips the final flush)."""
@@ -402,6 +407,7 @@ class OtlpExporter:
         tear down the connection the parent still uses.
         """
         self._converter.reset()
+        self._exemplars_sent = 0
         if self._own_exporter:
             _INHERITED.append(self._exporter)
             self._exporter, self._last_status = _sdk_exporter(self.settings)

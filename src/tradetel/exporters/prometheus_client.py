@@ -44,7 +44,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData, NumberDataPoint
 
-from ..catalog import Kind, prometheus_name, prometheus_unit
+from ..catalog import Kind
+from ._naming import prometheus_name, prometheus_unit
 from .prometheus import _kind, _label_mapping, _number
 
 __all__ = ["RegistrySource", "TradetelCollector", "family_names"]

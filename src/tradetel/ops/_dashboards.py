@@ -522,6 +522,8 @@ def dashboards(catalog: Catalog, objectives: Objectives) -> dict[str, dict[str, 
                     )
                 for index, (template, legend) in enumerate(panel.queries):
                     target = prometheus.Dataquery().expr(names.resolve(template)).ref_id("ABCDEFGH"[index])
+                    if panel.kind == "timeseries" and template.startswith("histogram_quantile("):
+                        target = target.exemplar(True)  # the buckets' exemplars as dots: order id, trace id
                     if legend:
                         target = target.legend_format(legend)
                     builder = builder.with_target(target)
