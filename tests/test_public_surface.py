@@ -118,6 +118,7 @@ PUBLIC: dict[str, list[str]] = {
         "wsgi_app",
     ],
     "tradetel.exporters.prometheus_client": ["RegistrySource", "TradetelCollector", "family_names"],
+    "tradetel.gunicorn": ["post_fork", "post_worker_init", "pre_fork", "worker_exit", "worker_index"],
     "tradetel.instruments": ["BoundSeries", "Counter", "Gauge", "Histogram", "Instrument", "UpDownCounter"],
     "tradetel.labels": [
         "ERROR_TYPE",

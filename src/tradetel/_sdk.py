@@ -55,6 +55,7 @@ __all__ = [
     "provider_resource",
     "renew_lock",
     "reset_after_fork",
+    "set_resource_attributes",
     "sync_gauge_class",
     "view_instrument_match",
 ]
@@ -656,6 +657,16 @@ def reset_after_fork(provider: MeterProvider, instance_id: str) -> Resource:
     config.resource = config.resource.merge(Resource({"service.instance.id": instance_id}))
     if isinstance(provider, ForkAwareMeterProvider):
         provider.instance_id = instance_id
+    resource: Resource = config.resource
+    return resource
+
+
+def set_resource_attributes(provider: MeterProvider, attributes: dict[str, str]) -> Resource:
+    """Merge ``attributes`` into the resource of every later collection of ``provider`` (a worker's identity)."""
+    config = provider._sdk_config
+    config.resource = config.resource.merge(Resource(attributes))
+    if isinstance(provider, ForkAwareMeterProvider) and "service.instance.id" in attributes:
+        provider.instance_id = attributes["service.instance.id"]
     resource: Resource = config.resource
     return resource
 

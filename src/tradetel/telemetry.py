@@ -32,7 +32,7 @@ from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from . import _fork, _sigterm
+from . import _fork, _identity, _sigterm
 from ._health import Health
 from ._instruments import HANDLE_TYPES, Instrument
 
@@ -52,6 +52,7 @@ from ._sdk import (
     provider_resource,
     renew_lock,
     reset_after_fork,
+    set_resource_attributes,
     view_instrument_match,
 )
 from ._series import OwnInstrument, OwnMetrics, OwnSeriesStore, TrackingMeter
@@ -424,6 +425,17 @@ class Telemetry(_TypedInstruments):
             return self._own.resource
         return provider_resource(self.meter_provider)
 
+    def _merge_resource(self, attributes: Mapping[str, str]) -> None:
+        """Merge ``attributes`` into the resource of every later export (a gunicorn worker's identity).
+
+        On the public path every export carries the resource of the catalog's own metrics; on the
+        fast path, the MeterProvider's.
+        """
+        if self._own is not None:
+            self._own.resource = self._own.resource.merge(Resource(dict(attributes)))
+        else:
+            set_resource_attributes(self.meter_provider, dict(attributes))
+
     def __enter__(self) -> Telemetry:
         return self
 
@@ -568,6 +580,7 @@ def configure(
     """
     custom = _custom_exporters(settings)
     resolved = load_settings(settings, env=env, config_file=config_file)  # disabled: exporters are ()
+    resolved = _identity.worker_settings(resolved)  # in a worker of a pre-fork server: its own identity
     if catalog is None:
         table = DEFAULT_CATALOG
     elif isinstance(catalog, Catalog):

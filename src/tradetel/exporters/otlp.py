@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -383,6 +384,11 @@ class OtlpExporter:
     def bind_reader(self, reader: SharedReader) -> None:
         """Called by the push loop: the reader tells which counters are asynchronous."""
         self._reader = reader
+
+    def use_temporality(self, preference: str) -> None:
+        """Send ``preference`` from now on (a worker of a pre-fork server: ``delta``); no baseline is kept."""
+        self._converter = TemporalityConverter(preference, self._observable_counters)
+        self.settings = replace(self.settings, temporality=preference)
 
     def _observable_counters(self) -> frozenset[str]:
         return self._reader.observable_counter_names() if self._reader is not None else frozenset()
