@@ -26,10 +26,15 @@ def _listening(port: int) -> bool:
 def test_ops_up_serves_rules_and_stops_cleanly_on_ctrl_c(
     wait_until: Callable[..., Any], free_ports: Callable[[], int]
 ) -> None:
-    """The rules are loaded, Prometheus scrapes the demo, and SIGINT to the terminal's group ends both, exit 0."""
+    """The rules are loaded, Prometheus scrapes the demo, and SIGINT to the terminal's group ends both, exit 0.
+
+    The command starts with SIGINT ignored, as a background job of a non-interactive shell does (and
+    Python then keeps ignoring it): Ctrl-C must stop it all the same.
+    """
     port = free_ports()
+    command = [sys.executable, "-m", "tradetel", "ops", "up", "--port", "0", "--prometheus-port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tradetel", "ops", "up", "--port", "0", "--prometheus-port", str(port), "--speed", "60"],
+        ["bash", "-c", 'trap "" INT; exec "$@"', "ops-up", *command, "--speed", "60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -51,6 +51,9 @@ def run_stack(
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # "Ctrl-C to stop" holds even when started from a shell or supervisor that ignores SIGINT (a
+    # background job of a non-interactive shell): Python keeps an ignored SIGINT ignored.
+    previous_interrupt = signal.signal(signal.SIGINT, lambda *_: stop.set())
     workdir = Path(tempfile.mkdtemp(prefix="tradetel-ops-"))
     prometheus: subprocess.Popen[bytes] | None = None
     telemetry = configure(service_name="tradetel-demo", exporters="prometheus", prometheus_port=port)
@@ -91,16 +94,13 @@ def run_stack(
         print("tradetel ops up: Ctrl-C to stop", file=out, flush=True)
         bot = _demo.DemoBot(telemetry)
         deadline = None if duration is None else time.monotonic() + duration
-        try:
-            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                if prometheus is not None and prometheus.poll() is not None:
-                    log = (workdir / "prometheus.log").read_text(errors="replace")[-2000:]
-                    print(f"tradetel ops up: Prometheus exited ({prometheus.returncode}):\n{log}", file=out)
-                    return 1
-                bot.tick(time.monotonic())
-                stop.wait(0.05)
-        except KeyboardInterrupt:
-            pass
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            if prometheus is not None and prometheus.poll() is not None:
+                log = (workdir / "prometheus.log").read_text(errors="replace")[-2000:]
+                print(f"tradetel ops up: Prometheus exited ({prometheus.returncode}):\n{log}", file=out)
+                return 1
+            bot.tick(time.monotonic())
+            stop.wait(0.05)
         print("tradetel ops up: stopping", file=out, flush=True)
         return 0
     finally:
@@ -113,4 +113,5 @@ def run_stack(
                 prometheus.wait()
         telemetry.shutdown()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_interrupt)
         shutil.rmtree(workdir, ignore_errors=True)
