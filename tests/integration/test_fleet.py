@@ -109,7 +109,7 @@ def _accepted_points(otel: Collector) -> float:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "otelcol_receiver_accepted_metric_points_total"
+        if sample.name == "otelcol_receiver_accepted_metric_points_total"  # the parser adds _total to counters
     )
 
 
