@@ -37,6 +37,9 @@ class _State:
     rejects: int = 0
     trades: int = 0
     trips: int = 0
+    ticks: int = 0
+    cycles: int = 0
+    last_record: float = 0.0  # wall-clock time of the last tick's measurements
 
 
 class DemoBot:
@@ -52,6 +55,7 @@ class DemoBot:
     def tick(self, now: float) -> None:
         """One loop iteration: market data, then (sometimes) a strategy cycle."""
         tel, rng, state = self.tel, self.rng, self.state
+        state.ticks += 1
         for symbol in state.prices:
             state.prices[symbol] *= math.exp(rng.gauss(0, 0.0008))
             tel.market_data.updates.add(1, symbol=symbol, source="binance-ws")
@@ -64,6 +68,7 @@ class DemoBot:
     def cycle(self, now: float) -> None:
         tel, rng, state = self.tel, self.rng, self.state
         strategy = rng.choice(("breakout", "mean_reversion"))
+        state.cycles += 1
         started = time.perf_counter()
         tel.strategy.stage.duration.record(rng.uniform(0.0005, 0.004), strategy=strategy, stage="signal")
         score = rng.random()
@@ -177,6 +182,26 @@ class DemoBot:
         tel.account.drawdown.set((state.peak - state.equity) / state.peak, account="demo")
         tel.account.exposure.set(0.01 * len(state.open_positions), account="demo", kind="at_risk")
 
+    def counts(self) -> dict[str, float]:
+        """What the bot recorded, counted apart from the telemetry, for checking a backend's totals.
+
+        ``ticks`` is one ``market_data.updates`` per symbol each; ``cycles`` the sum of ``strategy.cycles``;
+        ``rejects``, ``trades`` and ``trips`` the sums of ``orders.rejected``, ``trades.closed`` and
+        ``risk.circuit_breaker.trips``; ``last_record`` the wall-clock time of the last tick.
+        """
+        state = self.state
+        return {
+            "ticks": state.ticks,
+            "symbols": len(state.prices),
+            "cycles": state.cycles,
+            "orders": state.orders,
+            "fills": state.fills,
+            "rejects": state.rejects,
+            "trades": state.trades,
+            "trips": state.trips,
+            "last_record": state.last_record,
+        }
+
     def summary(self, elapsed: float) -> str:
         state = self.state
         breaker = "OPEN" if time.monotonic() < state.breaker_open_until else "closed"
@@ -255,18 +280,22 @@ def run(
     out: TextIO,
     *,
     seed: int | None = None,
+    ticks: int | None = None,
     tick: float = 0.05,
     summary_every: float = 5.0,
     quiet: bool = False,
 ) -> DemoBot:
-    """Run the simulated bot for ``duration`` seconds (forever when ``None``)."""
+    """Run the simulated bot for ``duration`` seconds or ``ticks`` loop iterations (forever when neither)."""
     bot = DemoBot(telemetry, seed=seed)
     start = last = time.monotonic()
     while True:
         now = time.monotonic()
         if duration is not None and now - start >= duration:
             break
+        if ticks is not None and bot.state.ticks >= ticks:
+            break
         bot.tick(now)
+        bot.state.last_record = time.time()
         if not quiet and now - last >= summary_every:
             last = now
             print(bot.summary(now - start), file=out, flush=True)

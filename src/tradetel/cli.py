@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed for a reproducible run")
     demo.add_argument("--quiet", action="store_true", help="no live summary")
+    demo.add_argument(
+        "--ticks", type=int, default=None, help="stop after N loop iterations (3 market-data updates each)"
+    )
+    demo.add_argument(
+        "--counts",
+        action="store_true",
+        help="at exit, after the last export, print what the bot recorded as one JSON line",
+    )
 
     from .ops._cli import add_parser as add_ops
 
@@ -137,6 +145,9 @@ def _catalog(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import os
 
+    if args.ticks is not None and args.ticks < 0:
+        raise ConfigurationError("--ticks", args.ticks, "a whole number of loop iterations, 0 or more")
+
     from . import _demo
     from .telemetry import configure
 
@@ -149,6 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
         prometheus_host=args.host,
         prometheus_port=args.port,
     )
+    bot = None
     with telemetry:
         if telemetry.prometheus_url:
             print(f"tradetel demo: serving Prometheus metrics at {telemetry.prometheus_url}", flush=True)
@@ -156,9 +168,13 @@ def _demo(args: argparse.Namespace) -> int:
             f"tradetel demo: exporters {', '.join(telemetry.settings.exporters) or 'none'}; Ctrl-C to stop", flush=True
         )
         try:
-            _demo.run(telemetry, args.duration, sys.stdout, seed=args.seed, quiet=args.quiet)
+            bot = _demo.run(telemetry, args.duration, sys.stdout, seed=args.seed, ticks=args.ticks, quiet=args.quiet)
         except KeyboardInterrupt:
             print("tradetel demo: stopped", flush=True)
+    if args.counts and bot is not None:
+        import json
+
+        print(json.dumps(bot.counts(), sort_keys=True), flush=True)
     return 0
 
 

@@ -246,7 +246,8 @@ def prometheus_server(
     A list of targets names the jobs ``target0``, ``target1``... ``feature_flags`` go to
     ``--enable-feature`` (``native-histograms`` for the collector's exponential histograms).
     ``scrape_options`` maps a job to what its scrape config adds (``basic_auth``, ``tls_config``...).
-    ``rule_files`` are evaluated every scrape interval.
+    ``rule_files`` are evaluated every scrape interval. ``extra_args`` go to the command line as they are
+    (``--web.enable-remote-write-receiver``).
     """
     count = 0
 
@@ -257,6 +258,7 @@ def prometheus_server(
         feature_flags: Sequence[str] = (),
         scrape_options: Mapping[str, Mapping[str, Any]] | None = None,
         rule_files: Sequence[Path] = (),
+        extra_args: Sequence[str] = (),
     ) -> PrometheusServer:
         nonlocal count
         count += 1
@@ -286,6 +288,7 @@ def prometheus_server(
             "--log.level=warn",
         ]
         argv += [f"--enable-feature={flag}" for flag in feature_flags]
+        argv += extra_args
         process = processes("prometheus", argv, home / "prometheus.log")
         server = PrometheusServer(f"http://127.0.0.1:{port}", jobs, process)
         # The port first: a refused urllib connection leaves a socket for the garbage collector to warn about.
