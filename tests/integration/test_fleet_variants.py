@@ -6,28 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from test_collector import _dogstatsd_bot, _send_workload  # the same DogStatsD bot and workload
 
 import tradetel
 
 pytestmark = pytest.mark.integration
-
-
-def _dogstatsd_bot(port: int) -> tradetel.Telemetry:
-    """A bot sending DogStatsD (statsd mode) under the namespace `dsd`."""
-    env = {
-        "DD_AGENT_HOST": "127.0.0.1",
-        "DD_DOGSTATSD_PORT": str(port),
-        "TRADETEL_DOGSTATSD_MODE": "statsd",
-        "TRADETEL_NAMESPACE": "dsd",
-    }
-    return tradetel.configure(exporters="dogstatsd", export_interval=3600, env=env)
-
-
-def _send_workload(tel: tradetel.Telemetry, workload: Any) -> None:
-    workload.record(tel, 1)
-    tel.force_flush()
-    workload.record(tel, 2)
-    tel.force_flush()
 
 
 def test_dogstatsd_counts_from_two_hosts_reach_prometheus_apart_and_exact(
