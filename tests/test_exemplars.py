@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
 import tradetel
+from tradetel import _exemplars
 from tradetel._pipeline import ExportFailure
 from tradetel.config import OtlpSettings
 from tradetel.exporters.otlp import OtlpExporter, TemporalityConverter
@@ -127,8 +128,21 @@ def test_always_on_keeps_exemplars_without_a_span_and_adds_ids_inside_one(on: Ca
     assert [(e.filtered_attributes, e.trace_id, e.span_id) for e in traced] == [({}, context.trace_id, context.span_id)]
 
 
-def test_trace_based_samples_only_inside_a_sampled_span(tracing: TracerProvider) -> None:
-    """trace_based: a sampled span gives an exemplar; an unsampled span or no span gives none."""
+@pytest.mark.parametrize("span_key", ["found", "absent"])
+def test_trace_based_samples_only_inside_a_sampled_span(
+    span_key: str, tracing: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trace_based: a sampled span gives an exemplar; an unsampled span or no span gives none.
+
+    The span is read with the context key the API's public setter reveals (the key the API itself
+    uses), or through ``trace.get_current_span()`` when no such key is found: the same either way.
+    """
+    if span_key == "found":
+        from opentelemetry.trace.propagation import _SPAN_KEY  # the API's own, to compare with
+
+        assert _exemplars._SPAN_KEY == _SPAN_KEY
+    else:
+        monkeypatch.setattr(_exemplars, "_SPAN_KEY", None)
     with capture() as cap:  # the default filter
         assert cap.telemetry.settings.exemplar_filter == "trace_based"
         tel = cap.telemetry
