@@ -310,22 +310,12 @@ class Exemplars:
         reservoirs = self._reservoirs
         if not reservoirs or not any(reservoirs.values()):
             return data
-        resources = []
-        changed = False
-        for resource_metrics in data.resource_metrics:
-            scopes = []
-            for scope_metrics in resource_metrics.scope_metrics:
-                metrics = []
-                for metric in scope_metrics.metrics:
-                    series = reservoirs.get(metric.name)
-                    if series:
-                        with_exemplars = _with_exemplars(metric, series)
-                        changed = changed or with_exemplars is not metric
-                        metric = with_exemplars
-                    metrics.append(metric)
-                scopes.append(ScopeMetrics(scope_metrics.scope, metrics, scope_metrics.schema_url))
-            resources.append(ResourceMetrics(resource_metrics.resource, scopes, resource_metrics.schema_url))
-        return MetricsData(resource_metrics=resources) if changed else data
+
+        def attach_to(metric: Metric) -> Metric:
+            series = reservoirs.get(metric.name)
+            return _with_exemplars(metric, series) if series else metric
+
+        return _map_metrics(data, attach_to)
 
 
 _NO_LABELS: Mapping[str, str] = {}
@@ -352,44 +342,50 @@ def _with_exemplars(metric: Metric, series: dict[int, _Reservoir]) -> Metric:
             point = replace(point, exemplars=[_exemplar(s) for s in samples])
             changed = True
         points.append(point)
-    if not changed:
-        return metric
-    new_data: Any = (
+    return _with_points(metric, points) if changed else metric
+
+
+def _with_points(metric: Metric, points: list[Any]) -> Metric:
+    """``metric`` (a histogram or a sum) with other data points."""
+    data: Any = metric.data
+    body: Any = (
         Histogram(points, data.aggregation_temporality)
         if isinstance(data, Histogram)
         else Sum(points, data.aggregation_temporality, data.is_monotonic)
     )
-    return Metric(metric.name, metric.description, metric.unit, new_data)
+    return Metric(metric.name, metric.description, metric.unit, body)
+
+
+def _map_metrics(data: MetricsData, transform: Callable[[Metric], Metric]) -> MetricsData:
+    """``data`` with every metric passed through ``transform``; ``data`` itself when none changed."""
+    resources = []
+    changed = False
+    for resource_metrics in data.resource_metrics:
+        scopes = []
+        for scope_metrics in resource_metrics.scope_metrics:
+            metrics = [transform(metric) for metric in scope_metrics.metrics]
+            changed = changed or any(new is not old for new, old in zip(metrics, scope_metrics.metrics, strict=True))
+            scopes.append(ScopeMetrics(scope_metrics.scope, metrics, scope_metrics.schema_url))
+        resources.append(ResourceMetrics(resource_metrics.resource, scopes, resource_metrics.schema_url))
+    return MetricsData(resource_metrics=resources) if changed else data
 
 
 def sent_once(data: MetricsData, after: int) -> MetricsData:
     """``data`` without the exemplars measured at or before ``after`` (a push destination already has them)."""
     if not after:
         return data
-    resources = []
-    changed = False
-    for resource_metrics in data.resource_metrics:
-        scopes = []
-        for scope_metrics in resource_metrics.scope_metrics:
-            metrics = []
-            for metric in scope_metrics.metrics:
-                body: Any = metric.data
-                if isinstance(body, Histogram | Sum) and any(p.exemplars for p in body.data_points):
-                    points: list[Any] = [
-                        replace(p, exemplars=within(p.exemplars, after, p.time_unix_nano)) if p.exemplars else p
-                        for p in body.data_points
-                    ]
-                    body = (
-                        Histogram(points, body.aggregation_temporality)
-                        if isinstance(body, Histogram)
-                        else Sum(points, body.aggregation_temporality, body.is_monotonic)
-                    )
-                    metric = Metric(metric.name, metric.description, metric.unit, body)
-                    changed = True
-                metrics.append(metric)
-            scopes.append(ScopeMetrics(scope_metrics.scope, metrics, scope_metrics.schema_url))
-        resources.append(ResourceMetrics(resource_metrics.resource, scopes, resource_metrics.schema_url))
-    return MetricsData(resource_metrics=resources) if changed else data
+
+    def unsent(metric: Metric) -> Metric:
+        body: Any = metric.data
+        if not isinstance(body, Histogram | Sum) or not any(p.exemplars for p in body.data_points):
+            return metric
+        points: list[Any] = [
+            replace(p, exemplars=within(p.exemplars, after, p.time_unix_nano)) if p.exemplars else p
+            for p in body.data_points
+        ]
+        return _with_points(metric, points)
+
+    return _map_metrics(data, unsent)
 
 
 def collected_at(data: MetricsData) -> int:
